@@ -1,0 +1,103 @@
+"""The ``goss-bench`` command line.
+
+Each subcommand lives in its own module that defines ``add_arguments(parser)``
+and ``run(args) -> int``.  Modules are imported only when their subcommand
+runs, so ``goss-bench score`` never imports torch or fastapi.
+
+Errors: a :class:`goss_bench.errors.GossInputError` from any subcommand is
+printed as one ``error: ...`` line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import warnings
+from collections.abc import Sequence
+
+from goss_bench.errors import GossInputError
+
+# name -> (module, one-line help). The module provides add_arguments and run.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "score": ("goss_bench.cli.score", "score a prediction folder against GOSS ground truth"),
+    "export-panoptic": (
+        "goss_bench.cli.export_panoptic",
+        "write a GOSS folder as COCO panoptic PNG + JSON",
+    ),
+    "build-split": ("goss_bench.cli.build", "build a GOSS split from COCO-Stuff or Cityscapes"),
+    "make-split": ("goss_bench.cli.make_split", "write a new split definition file"),
+    "stats": ("goss_bench.cli.stats", "per-class image counts of a source dataset"),
+    "serve": ("server.cli", "run the leaderboard server (and one worker)"),
+    "worker": ("server.cli", "run a scoring worker for the leaderboard server"),
+    "server": ("server.cli", "leaderboard administration (benchmarks, teams, rescoring)"),
+    "submit": ("goss_bench.cli.submit", "validate and upload predictions to a leaderboard"),
+    "demo": ("goss_bench.cli.demo", "end-to-end demo: build, train, score, leaderboard"),
+    "show": ("goss_bench.cli.show", "draw image | GT | prediction | error panels"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = {}
+    for name, (module, help_) in COMMANDS.items():
+        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
+            continue
+        try:
+            if importlib.util.find_spec(module) is None:
+                continue
+        except ModuleNotFoundError:
+            continue
+        out[name] = (module, help_)
+    return out
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    from goss_bench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="goss-bench",
+        description="goss-bench: Generalized Open-set Semantic Segmentation toolkit",
+    )
+    parser.add_argument("--version", action="version", version=f"goss-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in _available().items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == chosen:
+            mod = importlib.import_module(module)
+            if hasattr(mod, "add_subcommand_arguments"):
+                mod.add_subcommand_arguments(name, p)
+            else:
+                mod.add_arguments(p)
+            p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    mod = importlib.import_module(args._module)
+
+    def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = _show_warning
+    try:
+        if hasattr(mod, "run_subcommand"):
+            return int(mod.run_subcommand(args.command, args) or 0)
+        return int(mod.run(args) or 0)
+    except GossInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

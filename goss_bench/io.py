@@ -1,0 +1,160 @@
+"""Reading and writing GOSS label PNGs, with validation.
+
+All label maps are single-channel PNGs:
+
+* ``semantic``: 8-bit grayscale (Pillow mode ``L``), shape (H, W), dtype uint8.
+  Values 0..N-1 are known train ids, N is "unknown", 255 is void / no prediction.
+* ``groups`` and ``clusters``: 8- or 16-bit grayscale (mode ``L`` or ``I;16``),
+  returned as uint16 (H, W).
+* ``scores``: 16-bit grayscale, uint16 (H, W), higher = more likely unknown.
+
+Every reader raises :class:`GossInputError` naming the file for a missing,
+non-PNG, corrupt, wrong-mode or oversize file.  Writers are atomic: the data is
+written to a temporary file in the same folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from goss_bench.errors import GossInputError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+VOID = 255
+"""Sentinel for void (GT) and "no prediction" (predictions) in semantic maps."""
+
+# A label map larger than this many pixels is refused as a decompression bomb
+# unless the caller passes a larger ``max_pixels``.  64 Mpx is 8x a Cityscapes image.
+DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
+
+_MODES_8 = {"L", "P"}
+_MODES_16 = {"I;16", "I;16B", "I;16L", "I"}
+
+
+def read_png_header(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
+    """Return ``(width, height, bit_depth, color_type)`` from a PNG's IHDR chunk.
+
+    Reads 33 bytes; never decodes pixel data.  Raises GossInputError when the
+    file is missing or is not a PNG.
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(33)
+    except OSError as exc:
+        raise GossInputError(f"{p}: cannot read file ({exc.strerror or exc})") from None
+    return parse_png_header(head, str(p))
+
+
+def parse_png_header(head: bytes, name: str) -> tuple[int, int, int, int]:
+    """Parse the first 33 bytes of a PNG (signature + IHDR); see read_png_header."""
+    if len(head) < 33 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise GossInputError(f"{name}: not a PNG file (bad signature or header)")
+    width = int.from_bytes(head[16:20], "big")
+    height = int.from_bytes(head[20:24], "big")
+    return width, height, head[24], head[25]
+
+
+def read_label_png(
+    path: str | os.PathLike[str],
+    *,
+    bits: tuple[int, ...] = (8,),
+    what: str = "label map",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode a single-channel label PNG into a 2-D array.
+
+    Args:
+        path: the PNG file.
+        bits: accepted bit depths, (8,) for semantic maps, (8, 16) for group,
+            cluster and score maps.
+        what: a short description used in error messages ("semantic map").
+        max_pixels: refuse images with more pixels than this (decompression bomb).
+
+    Returns:
+        uint8 (H, W) when the file is 8-bit, else uint16 (H, W).
+    """
+    p = Path(path)
+    width, height, depth, color_type = read_png_header(p)
+    if width * height > max_pixels:
+        raise GossInputError(
+            f"{p}: {width}x{height} image exceeds the limit of {max_pixels} pixels "
+            "(possible decompression bomb)"
+        )
+    # colour type 0 = grayscale, 3 = palette (accepted for 8-bit: indices are labels)
+    if color_type not in (0, 3):
+        kind = {2: "RGB", 4: "grayscale+alpha", 6: "RGBA"}.get(color_type, f"type {color_type}")
+        raise GossInputError(
+            f"{p}: {what} must be a single-channel grayscale PNG "
+            f"({'/'.join(f'{b}-bit' for b in bits)}), got {kind}"
+        )
+    if depth not in bits:
+        raise GossInputError(
+            f"{p}: {what} must be {' or '.join(f'{b}-bit' for b in bits)} grayscale, "
+            f"got {depth}-bit"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im.load()
+                arr = np.asarray(im)
+    except (OSError, SyntaxError, ValueError, zlib.error, Image.DecompressionBombWarning) as exc:
+        raise GossInputError(f"{p}: corrupt or truncated PNG ({exc})") from None
+    if arr.ndim != 2:
+        raise GossInputError(f"{p}: {what} must be single-channel, got shape {arr.shape}")
+    if depth == 8:
+        return arr.astype(np.uint8, copy=False)
+    return arr.astype(np.uint16, copy=False)
+
+
+def _atomic_write(path: Path, write) -> None:  # noqa: ANN001
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_label_png(path: str | os.PathLike[str], array: np.ndarray, *, compress_level: int = 1) -> None:
+    """Atomically write a 2-D uint8 or uint16 array as an 8- or 16-bit grayscale PNG."""
+    arr = np.asarray(array)
+    if arr.ndim != 2:
+        raise ValueError(f"label map must be 2-D, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        im = Image.fromarray(arr, mode="L") if _pillow_needs_mode() else Image.fromarray(arr)
+    elif arr.dtype == np.uint16:
+        im = Image.fromarray(np.ascontiguousarray(arr))
+        if im.mode != "I;16":
+            im = Image.frombuffer("I;16", (arr.shape[1], arr.shape[0]), arr.astype("<u2").tobytes())
+    else:
+        raise ValueError(f"label map must be uint8 or uint16, got {arr.dtype}")
+    _atomic_write(Path(path), lambda fh: im.save(fh, format="PNG", compress_level=compress_level))
+
+
+def _pillow_needs_mode() -> bool:
+    return False
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Atomically write ``data`` to ``path`` (temp file in the same folder + rename)."""
+    _atomic_write(Path(path), lambda fh: fh.write(data))
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Atomically write UTF-8 text to ``path``."""
+    write_bytes_atomic(path, text.encode("utf-8"))
