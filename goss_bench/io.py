@@ -130,7 +130,9 @@ def _atomic_write(path: Path, write) -> None:  # noqa: ANN001
         raise
 
 
-def write_label_png(path: str | os.PathLike[str], array: np.ndarray, *, compress_level: int = 1) -> None:
+def write_label_png(
+    path: str | os.PathLike[str], array: np.ndarray, *, compress_level: int = 1
+) -> None:
     """Atomically write a 2-D uint8 or uint16 array as an 8- or 16-bit grayscale PNG."""
     arr = np.asarray(array)
     if arr.ndim != 2:
