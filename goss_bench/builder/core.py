@@ -1,0 +1,287 @@
+"""The per-image GOSS conversion: pure functions on arrays, no I/O.
+
+A *raw* map is the source dataset's own label map, uint8 (H, W):
+
+* COCO-Stuff: stuffthingmaps PNG values (COCO category id - 1), 255 = unlabeled;
+* Cityscapes: ``gtFine_labelIds`` label ids 0..33.
+
+:class:`LabelTables` turns a split into 256-entry lookup tables over raw values,
+so every per-pixel mapping is one table lookup. Connected components are
+computed with :func:`scipy.ndimage.label` once per class present, on the bounding
+box of that class only (``ndimage.find_objects``), which costs about one pass
+over the image in total.
+
+Numbering (deterministic, independent of workers):
+
+* clusters: 1..M by class (raw value order = source id order), then by the
+  raster (row-major) position of each component's first pixel; 0 = void;
+* groups: 1..K in the same order, restricted to unknown classes; 0 elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from goss_bench.errors import GossInputError
+from goss_bench.splits import Rules, Split
+
+VOID = 255
+
+
+@dataclass(frozen=True)
+class LabelTables:
+    """Lookup tables over raw values 0..255 for one split.
+
+    Attributes:
+        num_known: N.
+        train: uint8 (256,) raw -> train id for known classes, 255 for unknown and void
+            (training maps: unknown pixels are ignored).
+        test: uint8 (256,) raw -> train id for known, N for unknown, 255 for void.
+        valid: bool (256,) raw values that may occur (every class of the table).
+        unknown: bool (256,) raw values of unknown classes.
+        cluster: bool (256,) raw values that form clusters (known or unknown).
+        source_id: int32 (256,) raw -> source id (-1 where not a class).
+        has_instances: bool (256,) raw values whose instances the source provides.
+    """
+
+    num_known: int
+    train: np.ndarray
+    test: np.ndarray
+    valid: np.ndarray
+    unknown: np.ndarray
+    cluster: np.ndarray
+    source_id: np.ndarray
+    has_instances: np.ndarray
+
+
+def make_tables(split: Split) -> LabelTables:
+    """Build the raw-value lookup tables of ``split`` from the dataset's label table."""
+    n = split.num_known
+    train = np.full(256, VOID, np.uint8)
+    test = np.full(256, VOID, np.uint8)
+    valid = np.zeros(256, bool)
+    unknown = np.zeros(256, bool)
+    source_id = np.full(256, -1, np.int32)
+    has_inst = np.zeros(256, bool)
+    if split.dataset == "coco":
+        from goss_bench.datasets import coco
+
+        raw_of = {c.id: c.png for c in coco.CLASSES}
+        for c in coco.CLASSES:
+            source_id[c.png] = c.id
+            if c.in_coco2017:
+                valid[c.png] = True
+                has_inst[c.png] = c.kind == "thing"
+        valid[coco.UNLABELED_PNG] = True
+    else:
+        from goss_bench.datasets import cityscapes
+
+        raw_of = {}
+        for c in cityscapes.classes():
+            if 0 <= c.id < 256:
+                raw_of[c.id] = c.id
+                source_id[c.id] = c.id
+                valid[c.id] = True
+                has_inst[c.id] = c.has_instances
+    for i, c in enumerate(split.known):
+        train[raw_of[c.source_id]] = i
+        test[raw_of[c.source_id]] = i
+    for c in split.unknown:
+        test[raw_of[c.source_id]] = n
+        unknown[raw_of[c.source_id]] = True
+    cluster = test != VOID
+    return LabelTables(n, train, test, valid, unknown, cluster, source_id, has_inst)
+
+
+def structure(connectivity: int) -> np.ndarray:
+    """ndimage structuring element: 8-connectivity = 3x3 ones, 4 = cross."""
+    if connectivity == 8:
+        return np.ones((3, 3), bool)
+    if connectivity == 4:
+        return ndimage.generate_binary_structure(2, 1)
+    raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+
+
+def check_values(raw: np.ndarray, tables: LabelTables, hist: np.ndarray, where: str) -> None:
+    """Raise GossInputError when ``raw`` holds values outside the dataset's table."""
+    bad = np.flatnonzero((hist > 0) & ~tables.valid)
+    if bad.size:
+        raise GossInputError(
+            f"{where}: label value(s) {bad.tolist()[:10]} are not in the dataset's label table"
+        )
+
+
+def raw_histogram(raw: np.ndarray) -> np.ndarray:
+    """int64 (256,) pixel count of every raw value."""
+    return np.bincount(raw.ravel(), minlength=256)
+
+
+def components_by_class(
+    raw: np.ndarray, select: np.ndarray, struct: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of every selected class, in one labelling.
+
+    Args:
+        raw: uint8 (H, W) raw map.
+        select: bool (256,) raw values to label; other pixels get 0.
+        struct: ndimage structuring element (3x3).
+
+    Returns:
+        ``(labels, cls)``: labels int32 (H, W), 1..M for the components numbered by
+        raw value, then raster order of the first pixel; 0 for unselected pixels.
+        cls int32 (M + 1,): raw value of each component (cls[0] = -1).
+    """
+    labels = np.zeros(raw.shape, np.int32)
+    cls = [np.array([-1], np.int32)]
+    offset = 0
+    boxes = ndimage.find_objects(raw.astype(np.int32) + 1)
+    for value, box in enumerate(boxes):
+        if box is None or not select[value]:
+            continue
+        sub = raw[box]
+        mask = sub == value
+        lab, n = ndimage.label(mask, struct)
+        if offset:
+            np.add(lab, offset, out=lab, where=mask)
+        np.copyto(labels[box], lab, where=mask)
+        cls.append(np.full(n, value, np.int32))
+        offset += n
+    return labels, np.concatenate(cls)
+
+
+@dataclass
+class TestMaps:
+    """Outputs of :func:`convert_test` for one image.
+
+    Attributes:
+        semantic: uint8 (H, W): 0..N-1 known, N unknown, 255 void.
+        groups: uint16 (H, W): 0 where semantic != N, 1..K unknown groups.
+        clusters: uint16 (H, W): 1..M connected components of every class, 0 void.
+        num_groups: K.
+        num_clusters: M.
+        dropped_pixels: int64 (256,) pixels per raw value made void by min_group_area.
+    """
+
+    semantic: np.ndarray
+    groups: np.ndarray
+    clusters: np.ndarray
+    num_groups: int
+    num_clusters: int
+    dropped_pixels: np.ndarray
+
+
+def convert_train(raw: np.ndarray, tables: LabelTables) -> np.ndarray:
+    """Training map, uint8 (H, W): known train ids, 255 for unknown and void pixels."""
+    return tables.train[raw]
+
+
+def convert_test(
+    raw: np.ndarray,
+    tables: LabelTables,
+    rules: Rules,
+    instances: np.ndarray | None = None,
+) -> TestMaps:
+    """Test maps (semantic, groups, clusters) of one image.
+
+    Args:
+        raw: uint8 (H, W) raw map (values checked beforehand with check_values).
+        tables: the split's lookup tables.
+        rules: connectivity, unknown_groups and min_group_area are used.
+        instances: int32 (H, W) instance id per pixel (0 = none, ids unique within
+            the image) when ``rules.unknown_groups == "instances"``; pixels of
+            unknown classes with an instance id form one group per instance, the
+            other unknown pixels form connected components of their class.
+    """
+    struct = structure(rules.connectivity)
+    clu, clu_cls = components_by_class(raw, tables.cluster, struct)
+    m = clu_cls.size - 1
+    unk_comp = np.zeros(m + 1, bool)
+    unk_comp[1:] = tables.unknown[clu_cls[1:]]
+    semantic = tables.test[raw]
+
+    if rules.unknown_groups == "instances":
+        if instances is None:
+            raise ValueError("unknown_groups='instances' needs an instance map")
+        grp, grp_cls = _instance_groups(raw, instances, tables, struct)
+    else:
+        # groups = the clusters of unknown classes
+        grp_of_comp = np.zeros(m + 1, np.int32)
+        grp_of_comp[unk_comp] = np.arange(1, int(unk_comp.sum()) + 1, dtype=np.int32)
+        grp = grp_of_comp[clu]
+        grp_cls = clu_cls[unk_comp]
+        grp_cls = np.concatenate([np.array([-1], np.int32), grp_cls])
+
+    dropped = np.zeros(256, np.int64)
+    k = grp_cls.size - 1
+    if rules.min_group_area > 0 and k:
+        area = np.bincount(grp.ravel(), minlength=k + 1)
+        drop = np.zeros(k + 1, bool)
+        drop[1:] = area[1:] < rules.min_group_area
+        if drop.any():
+            np.add.at(dropped, grp_cls[drop], area[drop])
+            dmask = drop[grp]
+            semantic[dmask] = VOID
+            keep = ~drop
+            keep[0] = False
+            renum = np.zeros(k + 1, np.int32)
+            renum[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+            grp = renum[grp]
+            k = int(keep.sum())
+            # clusters: void pixels belong to no cluster; renumber compactly
+            clu[dmask] = 0
+            alive = np.zeros(m + 1, bool)
+            alive[np.unique(clu)] = True
+            alive[0] = False
+            crenum = np.zeros(m + 1, np.int32)
+            crenum[alive] = np.arange(1, int(alive.sum()) + 1, dtype=np.int32)
+            clu = crenum[clu]
+            m = int(alive.sum())
+    if m > 65535 or k > 65535:
+        raise GossInputError(f"more than 65535 clusters in one image ({m}); cannot store as uint16")
+    return TestMaps(
+        semantic=semantic,
+        groups=grp.astype(np.uint16),
+        clusters=clu.astype(np.uint16),
+        num_groups=k,
+        num_clusters=m,
+        dropped_pixels=dropped,
+    )
+
+
+def _instance_groups(
+    raw: np.ndarray, instances: np.ndarray, tables: LabelTables, struct: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Groups from instance ids where available, connected components elsewhere.
+
+    Returns ``(groups int32 (H, W), cls int32 (K + 1,))`` numbered by raw value,
+    then raster position of the group's first pixel.
+    """
+    unk = tables.unknown[raw]
+    use_inst = unk & (instances > 0) & tables.has_instances[raw]
+    # components of unknown pixels without an instance id, per class; 255 is never
+    # an unknown class (COCO: unlabeled; Cityscapes ids stop at 33)
+    rest_raw = np.where(unk & ~use_inst, raw, VOID).astype(np.uint8)
+    sel = tables.unknown.copy()
+    sel[VOID] = False
+    comp, comp_cls = components_by_class(rest_raw, sel, struct)
+    n_comp = comp_cls.size - 1
+    # one key per group: components 1..n_comp, instances n_comp + 1 + rank(instance id)
+    key = comp.astype(np.int64)
+    inst_ids = np.unique(instances[use_inst])
+    if inst_ids.size:
+        rank = np.searchsorted(inst_ids, instances[use_inst])
+        key[use_inst] = n_comp + 1 + rank
+    flat = key.ravel()
+    uniq, first = np.unique(flat, return_index=True)
+    cls_flat = raw.ravel()[first].astype(np.int32)
+    nz = uniq > 0
+    uniq, first, cls_flat = uniq[nz], first[nz], cls_flat[nz]
+    order = np.lexsort((first, cls_flat))
+    renum = np.zeros(int(flat.max()) + 1 if flat.size else 1, np.int32)
+    renum[uniq[order]] = np.arange(1, uniq.size + 1, dtype=np.int32)
+    groups = renum[key]
+    cls = np.concatenate([np.array([-1], np.int32), cls_flat[order]])
+    return groups, cls

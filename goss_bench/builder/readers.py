@@ -1,0 +1,167 @@
+"""Readers of the source datasets' label files, returning raw maps.
+
+A raw map is uint8 (H, W) in the dataset's own value space (see
+:mod:`goss_bench.builder.core`); an instance map is int32 (H, W), 0 = no instance.
+Every reader raises :class:`GossInputError` naming the file on bad input.
+
+COCO JSON rasterisation order (``--source json``), the way COCO-Stuff's
+stuffthingmaps are composed: first every annotation of the stuff JSON (stuff
+classes 92..182 and 183 "other") in file order, then every annotation of the
+instances JSON (things 1..90, crowd regions included) in file order, each
+painted over what is already there. "other" marks where the stuff annotators
+saw things; painting the COCO thing masks last lets them win at every overlap,
+and "other" pixels no thing covers stay unlabeled (255), as in the PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from goss_bench.datasets import cityscapes as cs
+from goss_bench.datasets import coco
+from goss_bench.errors import GossInputError
+from goss_bench.io import read_label_png, read_png_header
+
+# raw value of every COCO category id in the JSON files ("other" -> unlabeled)
+_JSON_TO_RAW = {c.id: c.png for c in coco.CLASSES if c.in_coco2017}
+_JSON_TO_RAW[coco.OTHER_ID] = coco.UNLABELED_PNG
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(height, width) of an RGB image (JPEG or PNG), reading only its header."""
+    p = Path(path)
+    if p.suffix.lower() == ".png":
+        w, h, _, _ = read_png_header(p)
+        return h, w
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+    except FileNotFoundError:
+        raise GossInputError(f"{p}: image not found") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        raise GossInputError(f"{p}: cannot read image ({exc})") from None
+    return h, w
+
+
+def read_coco_png(path: str | os.PathLike[str]) -> np.ndarray:
+    """A stuffthingmaps PNG (8-bit, values 0..181 and 255) as uint8 (H, W)."""
+    return read_label_png(path, bits=(8,), what="COCO-Stuff label map")
+
+
+def read_cityscapes(
+    label_path: str | os.PathLike[str], instance_path: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A ``_gtFine_labelIds.png`` (and optionally its ``_gtFine_instanceIds.png``).
+
+    Returns:
+        raw uint8 (H, W) label ids, and int32 (H, W) instance map (the instanceIds
+        value where it is >= 1000, i.e. id * 1000 + k; 0 elsewhere) or None.
+    """
+    raw = read_label_png(label_path, bits=(8,), what="Cityscapes labelIds map")
+    if instance_path is None:
+        return raw, None
+    ids = read_label_png(instance_path, bits=(8, 16), what="Cityscapes instanceIds map")
+    if ids.shape != raw.shape:
+        raise GossInputError(
+            f"{instance_path}: size {ids.shape[1]}x{ids.shape[0]} differs from "
+            f"{label_path} ({raw.shape[1]}x{raw.shape[0]})"
+        )
+    inst = ids.astype(np.int32)
+    has = inst >= cs.INSTANCE_OFFSET
+    plain = np.where(has, inst // cs.INSTANCE_OFFSET, inst)
+    if not np.array_equal(plain, raw):
+        raise GossInputError(
+            f"{instance_path}: instance ids disagree with the label ids of {label_path}"
+        )
+    return raw, np.where(has, inst, 0).astype(np.int32)
+
+
+def load_coco_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a COCO annotation file (instances_* or stuff_*), checking its keys."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise GossInputError(f"{p}: annotation file not found") from None
+    except (OSError, ValueError) as exc:
+        raise GossInputError(f"{p}: cannot parse COCO annotation JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
+        data.get("annotations"), list
+    ):
+        raise GossInputError(f"{p}: not a COCO annotation file (needs 'images' and 'annotations')")
+    return data
+
+
+def _decode(segm: Any, h: int, w: int, where: str) -> np.ndarray:
+    """One annotation's segmentation (polygons, RLE or compressed RLE) as bool (H, W)."""
+    from pycocotools import mask as maskutils
+
+    try:
+        if isinstance(segm, list):
+            rle = maskutils.merge(maskutils.frPyObjects(segm, h, w))
+        elif isinstance(segm, dict) and isinstance(segm.get("counts"), list):
+            rle = maskutils.frPyObjects(segm, h, w)
+        elif isinstance(segm, dict) and isinstance(segm.get("counts"), (str, bytes)):
+            rle = dict(segm)
+            if isinstance(rle["counts"], str):
+                rle["counts"] = rle["counts"].encode("ascii")
+        else:
+            raise TypeError("unsupported segmentation")
+        m = maskutils.decode(rle)
+    except (TypeError, ValueError, KeyError, IndexError, UnicodeEncodeError) as exc:
+        raise GossInputError(f"{where}: cannot decode segmentation ({exc})") from None
+    if m.shape != (h, w):
+        raise GossInputError(f"{where}: segmentation size {m.shape} differs from image size {(h, w)}")
+    return m.astype(bool, copy=False)
+
+
+def rasterize_coco(
+    height: int,
+    width: int,
+    stuff_anns: list[dict[str, Any]],
+    thing_anns: list[dict[str, Any]],
+    *,
+    where: str = "COCO annotations",
+    with_instances: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rasterise one image's COCO-Stuff JSON annotations into a stuffthingmaps-style map.
+
+    Args:
+        height, width: image size from the JSON ``images`` entry.
+        stuff_anns: annotations of the stuff JSON (categories 92..183), file order.
+        thing_anns: annotations of the instances JSON (categories 1..90), file order.
+        where: file name(s) for error messages.
+        with_instances: also return the instance map.
+
+    Returns:
+        raw uint8 (H, W): PNG values (category id - 1), 255 unlabeled (incl. "other");
+        instances int32 (H, W): 1 + index of the thing annotation that owns the pixel,
+        0 elsewhere (None unless with_instances).
+    """
+    raw = np.full((height, width), coco.UNLABELED_PNG, np.uint8)
+    inst = np.zeros((height, width), np.int32) if with_instances else None
+    for part, anns in (("stuff", stuff_anns), ("thing", thing_anns)):
+        for k, a in enumerate(anns):
+            cat = a.get("category_id")
+            value = _JSON_TO_RAW.get(cat) if isinstance(cat, int) else None
+            if value is None:
+                raise GossInputError(
+                    f"{where}: annotation {a.get('id')} has category_id {cat!r}, "
+                    "which is not a COCO 2017 / COCO-Stuff category"
+                )
+            m = _decode(a.get("segmentation"), height, width, f"{where}: annotation {a.get('id')}")
+            raw[m] = value
+            if inst is not None:
+                if part == "thing":
+                    inst[m] = k + 1
+                else:
+                    inst[m] = 0
+    return raw, inst

@@ -1,0 +1,191 @@
+"""``goss-bench score PRED GT``: score predictions and print a table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from goss_bench.errors import GossInputError
+from goss_bench.io import DEFAULT_MAX_PIXELS, write_text_atomic
+from goss_bench.result import ScoreResult
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "pred", help="prediction folder (semantic/, groups/, optional scores/, clusters/)"
+    )
+    p.add_argument(
+        "gt", help="GT split directory (split.json + test/) or folder with semantic/, groups/"
+    )
+    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
+    p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
+    p.add_argument(
+        "--csv-per-class", metavar="FILE", help="write per-class PQ/SQ/RQ/TP/FP/FN as CSV"
+    )
+    p.add_argument("--per-image", metavar="FILE", help="write per-image statistics as JSON lines")
+    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument(
+        "--average",
+        choices=["all", "present"],
+        default="all",
+        help="known-class averaging: all classes of the split (paper, default) or "
+        "only classes with TP+FP+FN>0 (panopticapi)",
+    )
+    p.add_argument(
+        "--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (default 0.5)"
+    )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score GT images without a prediction as empty predictions",
+    )
+    p.add_argument(
+        "--void-as-unknown",
+        action="store_true",
+        help="OSS: count GT void as unknown (the authors' evaluator)",
+    )
+    p.add_argument(
+        "--fpr95",
+        choices=["first", "nearest"],
+        default="first",
+        help="FPR95 rule: first threshold with TPR>=0.95 (default) or hendrycks' nearest recall",
+    )
+    p.add_argument(
+        "--oss-per-image",
+        action="store_true",
+        help="OSS: average per image (authors) instead of pooling pixels",
+    )
+    p.add_argument("--no-oss", action="store_true", help="ignore scores/ even when present")
+    p.add_argument("--no-gs", action="store_true", help="ignore clusters/ even when present")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS})",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--per-class", action="store_true", help="also print the per-class table")
+
+
+def _fmt(v: float | None, pct: bool = True) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:6.2f}" if pct else f"{v:.4f}"
+
+
+def format_table(res: ScoreResult, per_class: bool = False) -> str:
+    """Human-readable summary (percentages)."""
+    out = io.StringIO()
+    w = out.write
+    w(
+        f"GOSS scores over {res.num_images} images, N = {res.num_known} known classes "
+        f"(average={res.average}: {res.num_known_averaged} known classes averaged, lam={res.lam})\n"
+    )
+    w(f"{'':8s} {'GQ/PQ':>7s} {'SQ':>7s} {'RQ':>7s}\n")
+    w(f"{'all':8s} {_fmt(res.gq):>7s}\n")
+    w(f"{'known':8s} {_fmt(res.gq_known):>7s} {_fmt(res.sq_known):>7s} {_fmt(res.rq_known):>7s}\n")
+    w(
+        f"{'unknown':8s} {_fmt(res.gq_unknown):>7s} {_fmt(res.sq_unknown):>7s} {_fmt(res.rq_unknown):>7s}\n"
+    )
+    w(f"mIoU (known, closed-set): {_fmt(res.miou)}\n")
+    if res.oss is not None:
+        o = res.oss
+        w(
+            f"OSS ({o.pooling}, FPR95 rule={o.fpr95_rule}, void_as_unknown={o.void_as_unknown}): "
+            f"AUROC {_fmt(o.auroc)}  AUPR {_fmt(o.aupr)}  FPR95 {_fmt(o.fpr95)}\n"
+        )
+    if res.gs is not None:
+        g = res.gs
+        w(
+            f"GS: GQ_clu {_fmt(g.gq_clu)}  mIoU_clu {_fmt(g.miou_clu)}  covering {_fmt(g.covering)} "
+            f"({g.num_gt_clusters} GT clusters)\n"
+        )
+    if per_class:
+        w(
+            f"\n{'id':>4s} {'class':24s} {'PQ':>7s} {'SQ':>7s} {'RQ':>7s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'IoU':>7s}\n"
+        )
+        for c in res.per_class:
+            w(
+                f"{c.train_id:4d} {c.name[:24]:24s} {_fmt(c.pq):>7s} {_fmt(c.sq):>7s} {_fmt(c.rq):>7s} "
+                f"{c.tp:6d} {c.fp:6d} {c.fn:6d} {_fmt(c.iou):>7s}\n"
+            )
+    return out.getvalue()
+
+
+def per_class_csv(res: ScoreResult) -> str:
+    buf = io.StringIO()
+    wr = csv.writer(buf, lineterminator="\n")
+    wr.writerow(
+        [
+            "train_id",
+            "name",
+            "pq",
+            "sq",
+            "rq",
+            "tp",
+            "fp",
+            "fn",
+            "iou_sum",
+            "present",
+            "semantic_iou",
+        ]
+    )
+    for c in res.per_class:
+        wr.writerow(
+            [
+                c.train_id,
+                c.name,
+                repr(c.pq),
+                repr(c.sq),
+                repr(c.rq),
+                c.tp,
+                c.fp,
+                c.fn,
+                repr(c.iou_sum),
+                int(c.present),
+                "" if c.iou is None else repr(c.iou),
+            ]
+        )
+    return buf.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    from goss_bench.scoring import score
+
+    if args.workers < 1:
+        raise GossInputError(f"--workers must be >= 1, got {args.workers}")
+    if not 0.0 <= args.lam <= 1.0:
+        raise GossInputError(f"--lam must be in [0, 1], got {args.lam}")
+    res = score(
+        args.pred,
+        args.gt,
+        num_known=args.num_known,
+        workers=args.workers,
+        average=args.average,
+        lam=args.lam,
+        allow_missing=args.allow_missing,
+        progress=not args.quiet and sys.stderr.isatty(),
+        void_as_unknown=args.void_as_unknown,
+        fpr95=args.fpr95,
+        oss_per_image=args.oss_per_image,
+        per_image=bool(args.per_image),
+        use_scores=False if args.no_oss else None,
+        use_clusters=False if args.no_gs else None,
+        max_pixels=args.max_pixels,
+    )
+    d = res.to_dict()
+    per_image = d.pop("per_image", None)
+    if args.json:
+        write_text_atomic(Path(args.json), json.dumps(d, indent=2) + "\n")
+    if args.csv_per_class:
+        write_text_atomic(Path(args.csv_per_class), per_class_csv(res))
+    if args.per_image:
+        write_text_atomic(
+            Path(args.per_image), "".join(json.dumps(r) + "\n" for r in per_image or [])
+        )
+    sys.stdout.write(format_table(res, per_class=args.per_class))
+    return 0
