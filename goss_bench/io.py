@@ -115,12 +115,19 @@ def read_label_png(
     return arr.astype(np.uint16, copy=False)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write) -> None:  # noqa: ANN001
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -138,7 +145,7 @@ def write_label_png(
     if arr.ndim != 2:
         raise ValueError(f"label map must be 2-D, got shape {arr.shape}")
     if arr.dtype == np.uint8:
-        im = Image.fromarray(arr, mode="L") if _pillow_needs_mode() else Image.fromarray(arr)
+        im = Image.fromarray(arr)
     elif arr.dtype == np.uint16:
         im = Image.fromarray(np.ascontiguousarray(arr))
         if im.mode != "I;16":
@@ -146,10 +153,6 @@ def write_label_png(
     else:
         raise ValueError(f"label map must be uint8 or uint16, got {arr.dtype}")
     _atomic_write(Path(path), lambda fh: im.save(fh, format="PNG", compress_level=compress_level))
-
-
-def _pillow_needs_mode() -> bool:
-    return False
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
