@@ -216,14 +216,14 @@ def panoptic_ids(
 
 def _extent(ids: np.ndarray, num_ids: int, axis_len: int, coord: np.ndarray) -> tuple:
     """Per id (0..num_ids-1): min and max of ``coord`` over its pixels (-1 if absent)."""
-    key = ids * axis_len + coord
     if num_ids * axis_len <= 4 * ids.size:
+        key = ids * np.int32(axis_len) + coord
         seen = np.bincount(key, minlength=num_ids * axis_len).reshape(num_ids, axis_len) > 0
         has = seen.any(axis=1)
         lo = np.where(has, seen.argmax(axis=1), -1)
         hi = np.where(has, axis_len - 1 - seen[:, ::-1].argmax(axis=1), -1)
         return lo, hi
-    uniq = np.unique(key)
+    uniq = np.unique(ids.astype(np.int64) * axis_len + coord)
     seg, c = uniq // axis_len, uniq % axis_len
     lo = np.full(num_ids, -1, dtype=np.int64)
     hi = np.full(num_ids, -1, dtype=np.int64)
@@ -294,7 +294,9 @@ def _export_one(job: _Job, stem: str) -> dict[str, Any]:
     if (sem == n).any():
         grp_p = job.src.root / "groups" / f"{stem}.png"
         if not grp_p.is_file():
-            raise GossInputError(f"{grp_p}: missing group map ({sem_p} has unknown pixels, value {n})")
+            raise GossInputError(
+                f"{grp_p}: missing group map ({sem_p} has unknown pixels, value {n})"
+            )
         grp = read_label_png(grp_p, bits=(8, 16), what="group map")
         if grp.shape != sem.shape:
             raise GossInputError(

@@ -163,7 +163,13 @@ class Split:
             return self
         rules = replace(self.rules, **kw)
         _check_rules(rules.to_dict(), self.path or Path(f"<split {self.name}>"))
-        return replace(self, rules=rules)
+        expected = self.expected_images
+        if (rules.train_images, rules.test_images) != (
+            self.rules.train_images,
+            self.rules.test_images,
+        ):
+            expected = {}  # the paper's counts no longer apply
+        return replace(self, rules=rules, expected_images=expected)
 
 
 def _cls_dict(c: SplitClass) -> dict[str, Any]:

@@ -11,8 +11,9 @@ predicted pixels on GT void are removed from the union.  An unmatched GT
 segment is a false negative; an unmatched predicted segment is a false
 positive unless more than half of its pixels lie on GT void.
 
-Internally every pixel gets a compact segment index: ``0..N-1`` known classes,
-``N`` "no segment" (void / no prediction), ``N+1..N+K`` unknown groups.
+Known classes are scored from the joint histogram of the two semantic maps;
+unknown groups from the joint histogram of compact group indices over the
+pixels that are unknown in the GT or the prediction.
 """
 
 from __future__ import annotations
@@ -59,38 +60,39 @@ class PQImageStats:
     conf: np.ndarray
 
 
-def _segment_index(
+def _check_values(conf256: np.ndarray, n: int) -> None:
+    """Raise LabelValueError when a semantic map holds values outside 0..N and 255."""
+    for side, counts in (("gt", conf256.sum(axis=1)), ("pred", conf256.sum(axis=0))):
+        bad = np.flatnonzero(counts[n + 1 : VOID]) + n + 1
+        if bad.size:
+            shown = ", ".join(str(int(v)) for v in bad[:8])
+            label = "ground-truth" if side == "gt" else "prediction"
+            raise LabelValueError(
+                side,
+                f"{label} semantic map has values outside 0..{n} and 255: {shown}"
+                + (" ..." if bad.size > 8 else ""),
+            )
+
+
+def _group_index(
     sem: np.ndarray, grp: np.ndarray | None, n: int, side: str
 ) -> tuple[np.ndarray, int]:
-    """Compact segment index per pixel (int32 (H*W,)) and the number of unknown groups."""
-    sem = sem.ravel()
-    lut = np.full(256, -1, dtype=np.int32)
-    lut[:n] = np.arange(n, dtype=np.int32)
-    lut[VOID] = n
-    lut[n] = n  # overwritten below for unknown pixels
-    seg = lut[sem]
-    if int(seg.min(initial=0)) < 0:
-        bad = np.unique(sem[seg < 0])
-        shown = ", ".join(str(int(v)) for v in bad[:8])
-        label = "ground-truth" if side == "gt" else "prediction"
-        raise LabelValueError(
-            side,
-            f"{label} semantic map has values outside 0..{n} and 255: {shown}"
-            + (" ..." if bad.size > 8 else ""),
-        )
-    unk = sem == n
+    """Compact group index of the given pixels: 1..K where ``sem == N``, else 0.
+
+    Args:
+        sem: uint8 (M,) semantic values of a subset of pixels.
+        grp: integer (M,) group ids of the same pixels, or None.
+    """
+    is_unk = sem == n
+    out = np.zeros(sem.size, dtype=np.int32)
+    if not is_unk.any():
+        return out, 0
     if grp is None:
-        if unk.any():
-            raise GossInputError(f"{side} has unknown pixels but no group map")
-        return seg, 0
-    comp, k = compact_ids(grp.ravel(), unk)
-    seg[unk] = comp + (n + 1)
-    return seg, k
-
-
-def _semantic_category(idx: np.ndarray, n: int) -> np.ndarray:
-    """Segment index -> semantic confusion index (known k, N unknown, N+1 void)."""
-    return np.where(idx < n, idx, np.where(idx == n, n + 1, n))
+        label = "ground truth" if side == "gt" else "prediction"
+        raise GossInputError(f"{label} has unknown pixels but no group map")
+    comp, k = compact_ids(grp, is_unk)
+    out[is_unk] = comp + 1
+    return out, k
 
 
 def image_pq_stats(
@@ -108,62 +110,68 @@ def image_pq_stats(
         pred_sem: uint8 (H, W); 0..N-1 known, N unknown, 255 no prediction.
         pred_grp: integer (H, W) group ids, read where ``pred_sem == N``.
         num_known: N.
+
+    Known classes are scored from one 256x256 joint histogram of the two
+    semantic maps; unknown groups from a second joint histogram over only the
+    pixels that are unknown in the GT or in the prediction.
     """
     n = num_known
     if gt_sem.shape != pred_sem.shape:
         raise GossInputError(
             f"shape mismatch: ground truth {gt_sem.shape}, prediction {pred_sem.shape}"
         )
-    gseg, kg = _segment_index(gt_sem, gt_grp, n, "gt")
-    pseg, kp = _segment_index(pred_sem, pred_grp, n, "pred")
-    num_g, num_p = n + 1 + kg, n + 1 + kp
-    gi, pi, inter = pair_counts(gseg, pseg, num_g, num_p)
-
-    gt_area = np.bincount(gi, weights=inter, minlength=num_g).astype(np.int64)
-    pred_area = np.bincount(pi, weights=inter, minlength=num_p).astype(np.int64)
-    pred_on_void = np.bincount(pi[gi == n], weights=inter[gi == n], minlength=num_p).astype(
-        np.int64
-    )
-
-    known_pair = (gi == pi) & (gi < n)
-    unk_pair = (gi > n) & (pi > n)
-    cand = known_pair | unk_pair
-    cg, cp, ci = gi[cand], pi[cand], inter[cand]
-    iou, matched = match_pairs(cg, cp, ci, gt_area, pred_area, pred_on_void)
+    gs = gt_sem.ravel()
+    ps = pred_sem.ravel()
+    key = (gs.astype(np.uint16) << 8) | ps
+    c256 = np.bincount(key, minlength=1 << 16).reshape(256, 256)  # [gt, pred]
+    _check_values(c256, n)
 
     tp = np.zeros(n + 1, dtype=np.int64)
     fp = np.zeros(n + 1, dtype=np.int64)
     fn = np.zeros(n + 1, dtype=np.int64)
     iou_fixed = [0] * (n + 1)
 
-    mg, mp, miou = cg[matched], cp[matched], iou[matched]
-    fixed = to_fixed(miou)
-    is_known = mg < n
-    for cls, val in zip(mg[is_known].tolist(), fixed[is_known].tolist(), strict=True):
-        tp[cls] = 1
-        iou_fixed[cls] = int(val)
-    tp[n] = int((~is_known).sum())
-    iou_fixed[n] = fixed_sum(fixed[~is_known])
+    # known classes: one segment per class on each side
+    k = np.arange(n)
+    inter = c256[k, k]
+    gt_area = c256[:n].sum(axis=1)
+    pred_area = c256[:, :n].sum(axis=0)
+    pred_void = c256[VOID, :n]
+    union = pred_area - pred_void + gt_area - inter
+    matched = 2 * inter > union
+    matched &= inter > 0
+    tp[:n] = matched
+    fn[:n] = (gt_area > 0) & ~matched
+    fp[:n] = (pred_area > 0) & ~matched & ~(2 * pred_void > pred_area)
+    if matched.any():
+        cls = np.flatnonzero(matched)
+        fixed = to_fixed(inter[cls] / union[cls])
+        for c, v in zip(cls.tolist(), fixed.tolist(), strict=True):
+            iou_fixed[c] = int(v)
 
-    g_matched = np.zeros(num_g, dtype=bool)
-    g_matched[mg] = True
-    p_matched = np.zeros(num_p, dtype=bool)
-    p_matched[mp] = True
+    # unknown groups, over the pixels that are unknown on either side
+    if c256[n].any() or c256[:, n].any():
+        idx = np.flatnonzero((gs == n) | (ps == n))
+        gsub, psub = gs[idx], ps[idx]
+        gg, kg = _group_index(gsub, None if gt_grp is None else gt_grp.ravel()[idx], n, "gt")
+        gg[gsub == VOID] = kg + 1  # row kg+1: GT void under predicted unknown pixels
+        pg, kp = _group_index(psub, None if pred_grp is None else pred_grp.ravel()[idx], n, "pred")
+        gi, pi, cnt = pair_counts(gg, pg, kg + 2, kp + 1)
+        g_area = np.bincount(gi, weights=cnt, minlength=kg + 2).astype(np.int64)
+        p_area = np.bincount(pi, weights=cnt, minlength=kp + 1).astype(np.int64)
+        on_void = gi == kg + 1
+        p_void = np.bincount(pi[on_void], weights=cnt[on_void], minlength=kp + 1).astype(np.int64)
+        cand = (gi >= 1) & (gi <= kg) & (pi >= 1)
+        cg, cp, ci = gi[cand], pi[cand], cnt[cand]
+        iou, hit = match_pairs(cg, cp, ci, g_area, p_area, p_void)
+        tp[n] = int(hit.sum())
+        iou_fixed[n] = fixed_sum(to_fixed(iou[hit]))
+        p_matched = np.zeros(kp + 1, dtype=bool)
+        p_matched[cp[hit]] = True
+        fn[n] = kg - tp[n]
+        p_fp = (p_area > 0) & ~p_matched & ~(2 * p_void > p_area)
+        fp[n] = int(p_fp[1:].sum())
 
-    # false negatives: present, unmatched GT segments (index n is void)
-    g_fn = (gt_area > 0) & ~g_matched
-    g_fn[n] = False
-    fn[:n] = g_fn[:n]
-    fn[n] = int(g_fn[n + 1 :].sum())
-    # false positives: present, unmatched predicted segments not mostly on GT void
-    p_fp = (pred_area > 0) & ~p_matched & ~(2 * pred_on_void > pred_area)
-    p_fp[n] = False
-    fp[:n] = p_fp[:n]
-    fp[n] = int(p_fp[n + 1 :].sum())
-
-    size = n + 2
-    key = _semantic_category(gi, n) * size + _semantic_category(pi, n)
-    conf = (
-        np.bincount(key, weights=inter, minlength=size * size).astype(np.int64).reshape(size, size)
-    )
+    sel = np.r_[np.arange(n + 1), VOID]
+    conf = c256[np.ix_(sel, sel)].astype(np.int64)
     return PQImageStats(tp=tp, fp=fp, fn=fn, iou_fixed=iou_fixed, conf=conf)

@@ -1,0 +1,41 @@
+"""``goss-bench export-panoptic DIR OUT``: a GOSS folder as COCO panoptic PNG + JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from goss_bench.panoptic import export_panoptic
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "src",
+        metavar="DIR",
+        help="GOSS GT or prediction folder (semantic/, groups/) or a split directory (uses test/)",
+    )
+    p.add_argument(
+        "out", metavar="OUT", help="output folder: receives panoptic/<stem>.png and panoptic.json"
+    )
+    p.add_argument("--num-known", type=int, default=None, help="N, when DIR has no split.json")
+    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    res = export_panoptic(
+        args.src,
+        args.out,
+        num_known=args.num_known,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(
+            f"wrote {res.num_images} images, {res.num_segments} segments "
+            f"({res.num_unknown_segments} unknown) to {res.png_dir}/ and {res.json_path}\n"
+            f"categories: 1..{res.num_known} known (isthing 0), {res.num_known + 1} unknown "
+            "(isthing 1); id 0 = VOID",
+            file=sys.stdout,
+        )
+    return 0
