@@ -49,7 +49,7 @@ def _polygon(rng: np.random.Generator, h: int, w: int) -> list[float]:
     rad = r * rng.uniform(0.6, 1.0, k)
     xs = np.clip(cx + rad * np.cos(ang), 0, w - 1)
     ys = np.clip(cy + rad * np.sin(ang), 0, h - 1)
-    return [round(float(v), 2) for xy in zip(xs, ys) for v in xy]
+    return [round(float(v), 2) for xy in zip(xs, ys, strict=True) for v in xy]
 
 
 def _poly_mask(poly: list[float], h: int, w: int) -> np.ndarray:

@@ -103,12 +103,14 @@ def add_probes(rng, n, gt_sem, gt_grp, pred_sem, pred_grp):
     """Shifted rectangles with IoU near 0.5, and a predicted group half on void."""
     h, w = gt_sem.shape
     # unknown probe: GT group 9000+ rectangle of width wd, prediction shifted by 4
-    wd = int(rng.integers(10, 15))  # wd = 12 -> IoU exactly 8/16 = 0.5 (no match)
+    # IoU = (wd-4)/(wd+4): wd = 12 -> exactly 0.5 (no match); with the void column
+    # below, (wd-4)/(wd+3): wd = 11 -> exactly 0.5, wd = 12 -> 0.533 (match)
+    wd = int(rng.choice([11, 12, 12, 13]))
     r0, c0 = int(rng.integers(0, h - 8)), int(rng.integers(0, w - wd - 5))
     gt_sem[r0 : r0 + 8, c0 : c0 + wd] = n
     gt_grp[r0 : r0 + 8, c0 : c0 + wd] = 9000
     pred_sem[r0 : r0 + 8, c0 + 4 : c0 + wd + 4] = n
-    pred_grp[r0 : r0 + 8, c0 + 4 : c0 + wd + 4] = 77
+    pred_grp[r0 : r0 + 8, c0 + 4 : c0 + wd + 4] = 60000
     if rng.random() < 0.5:  # GT void next to the probe shrinks the union
         gt_sem[r0 : r0 + 8, c0 + wd : c0 + wd + 1] = VOID
         gt_grp[r0 : r0 + 8, c0 + wd : c0 + wd + 1] = 0
@@ -121,7 +123,7 @@ def add_probes(rng, n, gt_sem, gt_grp, pred_sem, pred_grp):
     if n == 1:
         gt_grp[r1 : r1 + 6, c1 + 4 + over : c1 + 8] = 9001
     pred_sem[r1 : r1 + 6, c1 : c1 + 8] = n
-    pred_grp[r1 : r1 + 6, c1 : c1 + 8] = 0
+    pred_grp[r1 : r1 + 6, c1 : c1 + 8] = 60001
 
 
 def make_dataset(rng, n, num_images, shapes=((40, 56), (48, 64), (36, 80))):

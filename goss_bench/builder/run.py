@@ -8,17 +8,14 @@ The output is byte-identical for any number of workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from goss_bench.builder import core
-from goss_bench.builder.image import Context, Record, init_worker, process_item, process_task
+from goss_bench.builder.image import Context, Record, init_worker, process_task
 from goss_bench.builder.manifest import (
     MANIFEST,
     SPLIT_JSON,
@@ -28,7 +25,8 @@ from goss_bench.builder.manifest import (
     split_json_text,
     write_manifest,
 )
-from goss_bench.builder.sources import SUBSETS, WorkItem, default_root, list_items
+from goss_bench.builder.parallel import map_unordered
+from goss_bench.builder.sources import SUBSETS, default_root, list_items
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.splits import Split, load_split
@@ -166,7 +164,11 @@ def build_split(
         )
 
     try:
-        for rec, was_reused in _run(ctx, tasks, workers, progress):
+        results = map_unordered(
+            process_task, tasks, workers=workers, progress=progress, desc="build",
+            initializer=init_worker, initargs=(ctx,),
+        )
+        for rec, was_reused in results:
             records[(rec["subset"], rec["stem"])] = rec
             reused += was_reused
             if rec["status"] == "bad" and not skip_bad:
@@ -222,33 +224,6 @@ def _previous_records(
         for r in prev.get("images", [])
         if isinstance(r, dict) and "subset" in r and "stem" in r
     }
-
-
-def _run(
-    ctx: Context, tasks: list[tuple[WorkItem, Record | None]], workers: int, progress: bool
-) -> Iterator[tuple[Record, bool]]:
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=len(tasks),
-        unit="img",
-        desc="build",
-        disable=not (progress and sys.stderr.isatty()),
-        dynamic_ncols=True,
-    )
-    try:
-        if workers == 1 or len(tasks) < 2:
-            for it, prev in tasks:
-                yield process_item(ctx, it, prev)
-                bar.update()
-            return
-        chunk = max(1, min(32, len(tasks) // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers, init_worker, (ctx,)) as pool:
-            for res in pool.imap_unordered(process_task, tasks, chunksize=chunk):
-                yield res
-                bar.update()
-    finally:
-        bar.close()
 
 
 def _remove_stale(out: Path, files: dict[str, str]) -> None:

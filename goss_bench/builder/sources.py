@@ -176,7 +176,7 @@ def _coco_json(root: Path, subset: str) -> list[WorkItem]:
             )
         )
     items.sort(key=lambda it: it.stem)
-    for a, b in zip(items, items[1:]):
+    for a, b in zip(items, items[1:], strict=False):
         if a.stem == b.stem:
             raise GossInputError(f"{where}: file name {a.stem} is used by two images")
     return items

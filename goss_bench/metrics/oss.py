@@ -34,12 +34,12 @@ def image_histogram(
     Returns:
         int64 (2, 65536): row 0 negatives (known), row 1 positives (unknown).
     """
-    lab = np.full(256, 2, dtype=np.int32)  # 2 = excluded
-    lab[:num_known] = 0
-    lab[num_known] = 1
-    if void_as_unknown:
-        lab[VOID] = 1
-    key = lab[gt_sem.ravel()] * NUM_BINS + scores.ravel()
+    gs = gt_sem.ravel()
+    # 0 = known (< N), 1 = unknown (== N), 2 = void (255; values in between are rejected)
+    lab = (gs >= num_known).view(np.uint8)
+    if not void_as_unknown:
+        lab = lab + (gs > num_known).view(np.uint8)
+    key = (lab.astype(np.int64) << 16) | scores.ravel()
     return (
         np.bincount(key, minlength=3 * NUM_BINS)[: 2 * NUM_BINS]
         .reshape(2, NUM_BINS)
