@@ -103,25 +103,25 @@ def add_probes(rng, n, gt_sem, gt_grp, pred_sem, pred_grp):
     """Shifted rectangles with IoU near 0.5, and a predicted group half on void."""
     h, w = gt_sem.shape
     # unknown probe: GT group 9000+ rectangle of width wd, prediction shifted by 4
-    # IoU = (wd-4)/(wd+4): wd = 12 -> exactly 0.5 (no match); with the void column
-    # below, (wd-4)/(wd+3): wd = 11 -> exactly 0.5, wd = 12 -> 0.533 (match)
-    wd = int(rng.choice([11, 12, 12, 13]))
-    r0, c0 = int(rng.integers(0, h - 8)), int(rng.integers(0, w - wd - 5))
+    # IoU = (wd-4)/(wd+4): wd = 12 -> exactly 0.5 (no match), 13 -> 0.53; with a GT
+    # void column under the prediction, (wd-4)/(wd+3): 11 -> exactly 0.5, 12 -> 0.53
+    void_col = rng.random() < 0.5
+    wd = int(rng.choice([11, 11, 12] if void_col else [12, 12, 13]))
+    r0, c0 = int(rng.integers(0, h // 2 - 8)), int(rng.integers(0, w - wd - 5))
     gt_sem[r0 : r0 + 8, c0 : c0 + wd] = n
     gt_grp[r0 : r0 + 8, c0 : c0 + wd] = 9000
     pred_sem[r0 : r0 + 8, c0 + 4 : c0 + wd + 4] = n
     pred_grp[r0 : r0 + 8, c0 + 4 : c0 + wd + 4] = 60000
-    if rng.random() < 0.5:  # GT void next to the probe shrinks the union
-        gt_sem[r0 : r0 + 8, c0 + wd : c0 + wd + 1] = VOID
-        gt_grp[r0 : r0 + 8, c0 + wd : c0 + wd + 1] = 0
+    gt_sem[r0 : r0 + 8, c0 + wd : c0 + wd + 4] = 0  # known class 0 right of the GT group
+    gt_grp[r0 : r0 + 8, c0 + wd : c0 + wd + 4] = 0
+    if void_col:
+        gt_sem[r0 : r0 + 8, c0 + wd] = VOID
     # a predicted group exactly half (or just over half) on GT void
-    r1, c1 = int(rng.integers(0, h - 6)), int(rng.integers(0, w - 8))
+    r1, c1 = int(rng.integers(h // 2, h - 6)), int(rng.integers(0, w - 8))
     over = int(rng.integers(0, 2))
     gt_sem[r1 : r1 + 6, c1 : c1 + 4 + over] = VOID
     gt_grp[r1 : r1 + 6, c1 : c1 + 8] = 0
-    gt_sem[r1 : r1 + 6, c1 + 4 + over : c1 + 8] = 0 if n > 1 else n
-    if n == 1:
-        gt_grp[r1 : r1 + 6, c1 + 4 + over : c1 + 8] = 9001
+    gt_sem[r1 : r1 + 6, c1 + 4 + over : c1 + 8] = 0
     pred_sem[r1 : r1 + 6, c1 : c1 + 8] = n
     pred_grp[r1 : r1 + 6, c1 : c1 + 8] = 60001
 
@@ -132,7 +132,7 @@ def make_dataset(rng, n, num_images, shapes=((40, 56), (48, 64), (36, 80))):
         shape = shapes[i % len(shapes)]
         gs, gg = make_gt(rng, n, shape)
         ps, pg = make_pred(rng, n, gs, gg)
-        if i % 2 == 0:
+        if i != 1:
             add_probes(rng, n, gs, gg, ps, pg)
         if i == 1:
             ps[:] = VOID  # an image with no prediction at all (every GT segment is FN)

@@ -175,3 +175,63 @@ def image_pq_stats(
     sel = np.r_[np.arange(n + 1), VOID]
     conf = c256[np.ix_(sel, sel)].astype(np.int64)
     return PQImageStats(tp=tp, fp=fp, fn=fn, iou_fixed=iou_fixed, conf=conf)
+
+
+# Pixel status codes returned by segment_status.
+STATUS_NONE = 0  # GT void / no prediction
+STATUS_MATCHED = 1  # part of a matched (TP) segment
+STATUS_ERROR = 2  # GT: false negative; prediction: false positive
+STATUS_IGNORED = 3  # prediction only: unmatched but more than half on GT void
+
+
+def _segment_index(sem: np.ndarray, grp: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    """Per-pixel segment index (int32 (H*W,)): 0..N-1 known, N none, N+1.. unknown groups."""
+    flat = sem.ravel()
+    seg = flat.astype(np.int32)
+    seg[flat == VOID] = n
+    unk = flat == n
+    if unk.any():
+        if grp is None:
+            raise GossInputError("unknown pixels but no group map")
+        comp, k = compact_ids(grp.ravel(), unk)
+        seg[unk] = comp + n + 1
+        return seg, k
+    return seg, 0
+
+
+def segment_status(
+    gt_sem: np.ndarray,
+    gt_grp: np.ndarray | None,
+    pred_sem: np.ndarray,
+    pred_grp: np.ndarray | None,
+    num_known: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which pixels belong to matched, missed and false segments (for visualisation).
+
+    Uses the same matching rules as :func:`image_pq_stats`.
+
+    Returns:
+        ``(gt_status, pred_status)``: uint8 (H, W) each, with STATUS_NONE,
+        STATUS_MATCHED, STATUS_ERROR (FN for GT, FP for the prediction) and,
+        for the prediction, STATUS_IGNORED.
+    """
+    n = num_known
+    shape = gt_sem.shape
+    g, kg = _segment_index(gt_sem, gt_grp, n)
+    p, kp = _segment_index(pred_sem, pred_grp, n)
+    num_g, num_p = n + 1 + kg, n + 1 + kp
+    gi, pi, inter = pair_counts(g, p, num_g, num_p)
+    g_area = np.bincount(gi, weights=inter, minlength=num_g).astype(np.int64)
+    p_area = np.bincount(pi, weights=inter, minlength=num_p).astype(np.int64)
+    on_void = gi == n
+    p_void = np.bincount(pi[on_void], weights=inter[on_void], minlength=num_p).astype(np.int64)
+    cand = ((gi == pi) & (gi < n)) | ((gi > n) & (pi > n))
+    _, hit = match_pairs(gi[cand], pi[cand], inter[cand], g_area, p_area, p_void)
+    g_state = np.full(num_g, STATUS_ERROR, dtype=np.uint8)
+    g_state[gi[cand][hit]] = STATUS_MATCHED
+    g_state[n] = STATUS_NONE
+    p_state = np.full(num_p, STATUS_ERROR, dtype=np.uint8)
+    p_state[2 * p_void > p_area] = STATUS_IGNORED
+    p_state[pi[cand][hit]] = STATUS_MATCHED
+    p_state[n] = STATUS_NONE
+    return g_state[g].reshape(shape), p_state[p].reshape(shape)

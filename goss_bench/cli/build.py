@@ -1,0 +1,95 @@
+"""``goss-bench build-split``: build a GOSS split directory from COCO-Stuff or Cityscapes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from goss_bench.builder.run import BuildSummary
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=("coco", "cityscapes"))
+    p.add_argument("--split", required=True,
+                   help="official split name (e.g. manual-20-60) or path of a split .json file")
+    p.add_argument("--root", default=None,
+                   help="dataset folder (default: $GOSS_DATASETS/<dataset> or ./datasets/<dataset>)")
+    p.add_argument("--out", default=None, help="output folder (default: ./goss_data/<dataset>-<split>)")
+    p.add_argument("--source", choices=("png", "json"), default="png",
+                   help="COCO: stuffthingmaps PNGs (default) or the COCO/COCO-Stuff JSON annotations")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: all CPUs); the output does not depend on it")
+    p.add_argument("--connectivity", type=int, choices=(4, 8), default=None,
+                   help="neighbourhood of unknown groups and clusters (split file default: 8)")
+    p.add_argument("--unknown-groups", choices=("connectivity", "instances"), default=None,
+                   help="unknown groups from connected components (default) or instance masks")
+    p.add_argument("--min-group-area", type=int, default=None,
+                   help="unknown groups smaller than this many pixels become void (default 0)")
+    p.add_argument("--train-images", choices=("all", "without-unknown"), default=None,
+                   help="which training images to keep (split file default)")
+    p.add_argument("--test-images", choices=("all", "with-unknown"), default=None,
+                   help="which test images to keep (split file default)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="record bad inputs in manifest.json and continue instead of stopping")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild an --out folder that holds a build with other classes or options")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from goss_bench.builder import build_split
+
+    summary = build_split(
+        args.dataset,
+        args.split,
+        args.root,
+        args.out,
+        source=args.source,
+        workers=args.workers,
+        progress=not args.no_progress,
+        skip_bad=args.skip_bad,
+        overwrite=args.overwrite,
+        connectivity=args.connectivity,
+        unknown_groups=args.unknown_groups,
+        min_group_area=args.min_group_area,
+        train_images=args.train_images,
+        test_images=args.test_images,
+    )
+    print(format_summary(summary))
+    return 0
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def format_summary(s: BuildSummary) -> str:
+    """The build summary in the shape of the paper's Table 2."""
+    head = (f"{'dataset':<11} {'split':<16} {'known (th/st)':>14} {'unknown (th/st)':>16} "
+            f"{'train imgs':>11} {'paper':>8} {'test imgs':>10} {'paper':>8}")
+    known = f"{s.num_known} ({s.known_things}/{s.known_stuff})"
+    unknown = f"{s.unknown_things + s.unknown_stuff} ({s.unknown_things}/{s.unknown_stuff})"
+    row = (f"{s.dataset:<11} {s.split:<16} {known:>14} {unknown:>16} {_n(s.train_images):>11} "
+           f"{_n(s.expected_train):>8} {_n(s.test_images):>10} {_n(s.expected_test):>8}")
+    lines = [head, row, ""]
+    lines.append(
+        f"source images: train {s.candidates.get('train', 0):,}, test {s.candidates.get('test', 0):,}; "
+        f"excluded by the rules: train {s.excluded.get('train', 0):,}, "
+        f"test {s.excluded.get('test', 0):,}"
+    )
+    if s.reused:
+        lines.append(f"reused from a previous run (verified by manifest.json): {s.reused:,}")
+    if s.bad:
+        lines.append(f"bad inputs skipped ({len(s.bad)}), listed in manifest.json:")
+        lines += [f"  {b.path}: {b.error}" for b in s.bad[:10]]
+        if len(s.bad) > 10:
+            lines.append(f"  ... and {len(s.bad) - 10} more")
+    lines.append(f"written to {s.out} in {s.elapsed_s:.1f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from goss_bench.cli import main
+
+    sys.exit(main(["build-split", *sys.argv[1:]]))

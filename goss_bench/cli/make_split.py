@@ -1,0 +1,78 @@
+"""``goss-bench make-split``: write a new split definition file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=("coco", "cityscapes"))
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--known", nargs="+", metavar="CLASS",
+                     help="known classes by name or source id (all other evaluated classes are unknown)")
+    how.add_argument("--random", action="store_true",
+                     help="draw --known-things things and --known-stuff stuff classes with --seed")
+    how.add_argument("--manual-things", type=int, metavar="K",
+                     help="the paper's Manual rule: K most frequent things, one or two per "
+                          "supercategory (needs --stats); all stuff classes are known")
+    p.add_argument("--known-things", type=int, default=None, help="with --random")
+    p.add_argument("--known-stuff", type=int, default=None, help="with --random")
+    p.add_argument("--seed", type=int, default=0, help="with --random (default 0)")
+    p.add_argument("--stats", default=None,
+                   help="per-class image counts (CSV of goss-bench stats) for --manual-things")
+    p.add_argument("--void", nargs="+", default=[], metavar="CLASS",
+                   help="evaluated classes to ignore (void) in this split")
+    p.add_argument("--name", default=None, help="split name (default: derived from the choice)")
+    p.add_argument("--description", default="")
+    p.add_argument("--out", default=None, help="output file (default: ./<dataset>-<name>.json)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from goss_bench.builder.selection import (
+        manual_things,
+        random_classes,
+        resolve_classes,
+        stuff_ids,
+    )
+    from goss_bench.builder.stats import read_image_counts
+    from goss_bench.errors import GossInputError
+    from goss_bench.splits import make_split, write_split
+
+    ds = args.dataset
+    void = resolve_classes(ds, args.void)
+    if args.known:
+        known = resolve_classes(ds, args.known)
+        how = f"known classes given by hand: {len(known)}"
+    elif args.random:
+        if args.known_things is None or args.known_stuff is None:
+            raise GossInputError("--random needs --known-things and --known-stuff")
+        known = random_classes(ds, args.known_things, args.known_stuff, args.seed)
+        how = (f"random: {args.known_things} things + {args.known_stuff} stuff, "
+               f"numpy default_rng(seed={args.seed})")
+    else:
+        if not args.stats:
+            raise GossInputError("--manual-things needs --stats FILE (write it with goss-bench stats)")
+        counts = read_image_counts(args.stats)
+        known = manual_things(ds, counts, args.manual_things) + stuff_ids(ds)
+        how = f"manual rule: {args.manual_things} things from image counts in {args.stats}"
+    known = [k for k in known if k not in set(void)]
+    if args.name:
+        name = args.name
+    else:
+        from goss_bench.datasets import dataset_classes
+
+        n_eval = sum(c.evaluable for c in dataset_classes(ds))
+        kind = "random" if args.random else "manual" if args.manual_things else "custom"
+        n_known = args.manual_things if args.manual_things else len(known)  # paper: Manual-20-60
+        name = f"{kind}-{n_known}-{n_eval - len(known) - len(void)}"
+    split = make_split(ds, name, known, void_ids=void,
+                       description=args.description or how, reference=how)
+    out = Path(args.out) if args.out else Path(f"{ds}-{split.name}.json")
+    write_split(split, out)
+    things = sum(c.kind == "thing" for c in split.known)
+    print(f"wrote {out}: {split.dataset}/{split.name}, N = {split.num_known} known "
+          f"({things} things, {split.num_known - things} stuff), {len(split.unknown)} unknown, "
+          f"{len(split.void)} void")
+    print(f"build it with: goss-bench build-split --dataset {ds} --split {out}")
+    return 0

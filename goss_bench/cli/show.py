@@ -1,0 +1,71 @@
+"""``goss-bench show PRED GT --out DIR``: one PNG panel per image (image | GT | prediction | errors)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from goss_bench.errors import GossInputError
+from goss_bench.io import read_label_png, write_bytes_atomic
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pred", help="prediction folder (semantic/, groups/)")
+    p.add_argument("gt", help="GT split directory or folder with semantic/, groups/")
+    p.add_argument("--out", required=True, help="output folder for <stem>.png panels")
+    p.add_argument("--stems", nargs="+", help="images to draw (default: the first --limit)")
+    p.add_argument("--limit", type=int, default=10, help="number of images when --stems is not given")
+    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
+
+
+def render_stem(pred_root: Path, gt, stem: str) -> Image.Image:  # noqa: ANN001
+    """Render the panel of one image of a resolved GT (goss_bench.scoring.GTSource)."""
+    from goss_bench.visualize import load_image_list, render_panel
+
+    n = gt.num_known
+    gsem = read_label_png(gt.root / "semantic" / f"{stem}.png", what="ground-truth semantic map")
+    ggrp_p = gt.root / "groups" / f"{stem}.png"
+    ggrp = read_label_png(ggrp_p, bits=(8, 16)) if ggrp_p.is_file() else None
+    psem_p = pred_root / "semantic" / f"{stem}.png"
+    if not psem_p.is_file():
+        raise GossInputError(f"{psem_p}: no prediction for {stem}")
+    psem = read_label_png(psem_p, what="predicted semantic map")
+    if psem.shape != gsem.shape:
+        raise GossInputError(f"{psem_p}: shape {psem.shape} differs from the ground truth {gsem.shape}")
+    pgrp_p = pred_root / "groups" / f"{stem}.png"
+    pgrp = read_label_png(pgrp_p, bits=(8, 16)) if pgrp_p.is_file() else None
+    image = None
+    img_path = load_image_list(gt.root / "images.txt").get(stem)
+    if img_path is not None and img_path.is_file():
+        try:
+            with Image.open(img_path) as im:
+                image = np.asarray(im.convert("RGB"))
+        except OSError:
+            image = None
+    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, n, gt.class_names, title=stem)
+    return panel
+
+
+def run(args: argparse.Namespace) -> int:
+    from goss_bench.scoring import resolve_gt
+
+    gt = resolve_gt(args.gt, args.num_known)
+    pred_root = Path(args.pred)
+    if not (pred_root / "semantic").is_dir():
+        raise GossInputError(f"{pred_root}: expected a prediction folder with semantic/ and groups/")
+    stems = args.stems or gt.stems[: max(1, args.limit)]
+    unknown = [s for s in stems if s not in set(gt.stems)]
+    if unknown:
+        raise GossInputError(f"{gt.root / 'semantic'}: no ground truth for {', '.join(unknown[:5])}")
+    out = Path(args.out)
+    for stem in stems:
+        panel = render_stem(pred_root, gt, stem)
+        buf = io.BytesIO()
+        panel.save(buf, format="PNG")
+        write_bytes_atomic(out / f"{stem}.png", buf.getvalue())
+        print(out / f"{stem}.png")
+    return 0
