@@ -64,7 +64,7 @@ class BPDParams:
 class SuperBPDResult:
     """Output of :func:`super_bpd`.
 
-    labels: int32 (H, W), final regions numbered 0..K-1 (row-major order of first pixel).
+    labels: int32 (H, W), final regions numbered 0..K-1.
     before_dilation: int32 (H, W), super-BPDs (parent-forest components) 0..M-1.
     after_dilation: int32 (H, W), super-BPDs after root merging 0..R-1.
     roots: bool (H, W), root pixels.
@@ -80,16 +80,20 @@ class SuperBPDResult:
         return int(self.labels.max()) + 1 if self.labels.size else 0
 
 
+_TWO_PI = np.float32(2 * np.pi)
+
+
 def field_to_angle(field: np.ndarray) -> np.ndarray:
-    """(2, H, W) direction field (row, col) -> float64 (H, W) angle in [0, 2*pi)."""
-    ang = np.arctan2(field[1].astype(np.float64), field[0].astype(np.float64))
-    ang = np.where(ang < 0, ang + 2 * np.pi, ang)
-    return np.where(ang >= 2 * np.pi, 0.0, ang)
+    """(2, H, W) direction field (row, col) -> float32 (H, W) angle in [0, 2*pi)."""
+    ang = np.arctan2(field[1].astype(np.float32), field[0].astype(np.float32))
+    ang[ang < 0] += _TWO_PI
+    ang[ang >= _TWO_PI] = 0
+    return ang
 
 
 def _circ_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = np.abs(a - b)
-    return np.minimum(d, 2 * np.pi - d)
+    return np.minimum(d, _TWO_PI - d)
 
 
 def _compact(labels: np.ndarray, size: int | None = None) -> np.ndarray:
@@ -104,23 +108,29 @@ def _compact(labels: np.ndarray, size: int | None = None) -> np.ndarray:
 def _parents(ang: np.ndarray, theta_a: float) -> tuple[np.ndarray, np.ndarray]:
     """Flat parent index (int64, H*W) and root mask (bool, H, W)."""
     h, w = ang.shape
-    k = np.floor((ang + np.pi / 8) / (np.pi / 4)).astype(np.int64) % 8
-    rows = np.arange(h)[:, None]
-    cols = np.arange(w)[None, :]
-    nr = rows + DIRECTIONS[k, 0]
-    nc = cols + DIRECTIONS[k, 1]
-    inside = (nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)
-    nr = np.clip(nr, 0, h - 1)
-    nc = np.clip(nc, 0, w - 1)
-    roots = ~inside | (_circ_diff(ang, ang[nr, nc]) > np.deg2rad(theta_a))
-    own = rows * w + cols
-    parent = np.where(roots, own, nr * w + nc).ravel()
-    return parent, roots
+    k = ((ang + np.float32(np.pi / 8)) * np.float32(4 / np.pi)).astype(np.intp)
+    k[k >= 8] -= 8
+    # pad by one pixel so every neighbour index is valid; padded pixels are "outside"
+    wp = w + 2
+    own = (np.arange(h)[:, None] + 1) * wp + (np.arange(w)[None, :] + 1)
+    step = (DIRECTIONS[:, 0] * wp + DIRECTIONS[:, 1]).astype(np.intp)
+    nxt = own + step[k]
+    ang_p = np.full((h + 2, wp), np.nan, dtype=np.float32)
+    ang_p[1:-1, 1:-1] = ang
+    # NaN (outside) compares False, so "not (diff <= theta_a)" marks roots
+    with np.errstate(invalid="ignore"):
+        ok = _circ_diff(ang, ang_p.ravel()[nxt]) <= np.float32(np.deg2rad(theta_a))
+    flat = np.arange(h * w).reshape(h, w)
+    step_u = (DIRECTIONS[:, 0] * w + DIRECTIONS[:, 1]).astype(np.intp)
+    parent = np.where(ok, flat + step_u[k], flat)
+    return parent.ravel(), ~ok
 
 
 def _forest_roots(parent: np.ndarray) -> np.ndarray:
     """For every pixel the root of its tree in the parent forest (pointer jumping)."""
-    r = parent.copy()
+    r = parent[parent]
+    for _ in range(3):
+        r = r[r]
     active = np.flatnonzero(r[r] != r)
     while active.size:
         r[active] = r[r[active]]
