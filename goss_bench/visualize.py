@@ -184,7 +184,7 @@ def render_panel(
         draw.text((x, top - TITLE_H + 3), label, fill=(0, 0, 0), font=font)
         im = Image.fromarray(np.ascontiguousarray(pic[..., :3]), "RGB")
         if scale > 1:
-            im = im.resize((pw, ph), Image.NEAREST)
+            im = im.resize((pw, ph), Image.Resampling.NEAREST)
         canvas.paste(im, (x, y))
         origins.append((x, y))
     y0 = top + ph + PAD
