@@ -1,23 +1,30 @@
 """Benchmark of the dataset builder on a synthetic COCO-Stuff-like set.
 
 Writes N stuffthingmaps-style label maps (default 2,000 at 640x480: half
-train2017, half val2017, made by tests/datagen.py) and reports:
+train2017, half val2017, made by tests/datagen.py) and reports, in wall and CPU
+time (CPU = user + system of this process and its pool workers, steadier on a
+busy machine):
 
 * images/s of ``build_split`` (split manual-20-60) with 1 and 2 workers, and the
-  speed-up (target >= 1.7x);
+  speed-up (target >= 1.7x, needs two idle cores);
 * the time of only decoding every input PNG and encoding every output PNG
   (same arrays, same PNG writer, one process) and the builder's ratio to it
   (target <= 1.5x);
+* whether the 1- and 2-worker outputs are byte-identical;
 * the projected time for the full COCO-Stuff (123,287 maps) on 16 workers.
 
 Usage::
 
-    python benchmarks/build_bench.py [--n 2000] [--size 480 640] [--keep DIR]
+    python benchmarks/build_bench.py [--images 2000] [--size 480 640] [--repeat 2] [--keep DIR]
+
+``--keep DIR`` keeps (and on the next run reuses) the generated maps.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -50,35 +57,47 @@ def make_data(root: Path, n: int, h: int, w: int, seed: int = 0) -> None:
         gray.save(img, format="JPEG", quality=50)
 
 
-def time_build(root: Path, out: Path, workers: int, repeat: int) -> float:
-    best = float("inf")
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def time_build(root: Path, out: Path, workers: int, repeat: int) -> tuple[float, float]:
+    """Best (wall seconds, CPU seconds) of ``repeat`` builds."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         shutil.rmtree(out, ignore_errors=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         build_split("coco", "manual-20-60", root, out, workers=workers)
         best = min(best, time.perf_counter() - t0)
-    return best
+        best_cpu = min(best_cpu, _cpu() - c0)
+    return best, best_cpu
 
 
-def time_decode_encode(root: Path, built: Path, scratch: Path, repeat: int) -> float:
+def time_decode_encode(root: Path, built: Path, scratch: Path, repeat: int) -> tuple[float, float]:
+    """Best (wall, CPU) seconds of decoding every input and encoding every output."""
     inputs = sorted((root / "stuffthingmaps_trainval2017").glob("*/*.png"))
     outputs = sorted(p for p in built.glob("*/*/*.png"))
     arrays = [read_label_png(p, bits=(8, 16)) for p in outputs]
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         shutil.rmtree(scratch, ignore_errors=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         for p in inputs:
             read_label_png(p)
         for i, a in enumerate(arrays):
             write_label_png(scratch / f"{i}.png", a)
         best = min(best, time.perf_counter() - t0)
-    return best
+        best_cpu = min(best_cpu, _cpu() - c0)
+    return best, best_cpu
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=2000, help="number of label maps (default 2000)")
+    ap.add_argument("--images", "--n", dest="n", type=int, default=2000,
+                    help="number of label maps (default 2000; use e.g. 200 for a quick run)")
     ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per setting (best is kept)")
     ap.add_argument("--keep", default=None, help="work folder to keep (default: a temp folder)")
@@ -91,24 +110,31 @@ def main() -> int:
             make_data(root, args.n, *args.size)
             print(f"generated {args.n} label maps {args.size[1]}x{args.size[0]} "
                   f"in {time.perf_counter() - t0:.1f} s")
-        t1 = time_build(root, work / "out1", 1, args.repeat)
-        t2 = time_build(root, work / "out2", 2, args.repeat)
+        t1, c1 = time_build(root, work / "out1", 1, args.repeat)
+        t2, c2 = time_build(root, work / "out2", 2, args.repeat)
         same = all(
             (work / "out1" / p.relative_to(work / "out2")).read_bytes() == p.read_bytes()
             for p in (work / "out2").rglob("*") if p.is_file()
         )
-        base = time_decode_encode(root, work / "out1", work / "scratch", args.repeat)
+        base, cbase = time_decode_encode(root, work / "out1", work / "scratch", args.repeat)
         n_out = sum(1 for _ in (work / "out1").glob("*/*/*.png"))
-        print(f"inputs: {args.n} maps; outputs written: {n_out} PNGs")
-        print(f"decode inputs + encode outputs : {base:7.2f} s  ({args.n / base:7.1f} images/s)")
-        print(f"build, 1 worker                : {t1:7.2f} s  ({args.n / t1:7.1f} images/s)  "
-              f"ratio to decode+encode {t1 / base:.2f}x (target <= 1.5x)")
-        print(f"build, 2 workers               : {t2:7.2f} s  ({args.n / t2:7.1f} images/s)  "
-              f"speed-up {t1 / t2:.2f}x (target >= 1.7x)")
+        n = args.n
+        load = os.getloadavg()[0]
+        print(f"inputs: {n} maps; outputs written: {n_out} PNGs; CPUs: {os.cpu_count()}, "
+              f"load average {load:.1f}")
+        print(f"decode inputs + encode outputs : {base:7.2f} s wall ({n / base:6.1f} images/s), "
+              f"{cbase:7.2f} s CPU")
+        print(f"build, 1 worker                : {t1:7.2f} s wall ({n / t1:6.1f} images/s), "
+              f"{c1:7.2f} s CPU")
+        print(f"build, 2 workers               : {t2:7.2f} s wall ({n / t2:6.1f} images/s), "
+              f"{c2:7.2f} s CPU")
+        print(f"ratio build (1 worker) / decode+encode: wall {t1 / base:.2f}x, CPU {c1 / cbase:.2f}x "
+              "(target <= 1.5x)")
+        print(f"speed-up 1 -> 2 workers (wall): {t1 / t2:.2f}x (target >= 1.7x; needs 2 idle cores)")
         print(f"1-worker and 2-worker outputs byte-identical: {same}")
-        per_img = t1 / args.n
-        print(f"projected full COCO-Stuff ({FULL_COCO:,} maps) with 16 workers: "
-              f"{FULL_COCO * per_img / 16 / 60:.1f} min (assuming linear scaling)")
+        per_img = c1 / n
+        print(f"projected full COCO-Stuff ({FULL_COCO:,} maps): {FULL_COCO * per_img / 60:.1f} CPU-min; "
+              f"{FULL_COCO * per_img / 16 / 60:.1f} min on 16 workers (linear scaling)")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,16 +1,30 @@
 """Generators of small source datasets in the genuine on-disk formats.
 
-Used by the builder tests, the demo and the baseline tests:
+Used by the builder tests, the benchmarks, the demo and the baseline tests
+(``import datagen`` with ``tests/`` on ``sys.path``; pytest puts it there).
+Public functions (their signatures are kept stable):
 
-* :func:`make_coco_stuff` -- COCO-Stuff: stuffthingmaps PNGs (values 0..181,
-  255), fake JPEG photos, and the matching COCO JSON annotations
-  (``instances_*2017.json`` with polygons and uncompressed-RLE crowd regions,
-  ``stuff_*2017.json`` with compressed RLE and the 183 "other" class). The JSON
-  files rasterise (stuff + other first, things over them) to exactly the PNGs.
-* :func:`make_cityscapes` -- Cityscapes: ``gtFine_labelIds`` (8-bit),
-  ``gtFine_instanceIds`` (16-bit, id*1000+k for instances) and ``leftImg8bit``.
+* :func:`make_coco_stuff` (root, n_train, n_val, size, seed) -> root --
+  COCO-Stuff: stuffthingmaps PNGs (values 0..181, 255), JPEG photos, and the
+  matching COCO JSON annotations (``instances_*2017.json`` with polygons and
+  uncompressed-RLE crowd regions, ``stuff_*2017.json`` with compressed RLE and
+  the 183 "other" class). The JSON files rasterise (stuff + other first,
+  things over them) to exactly the PNGs.
+* :func:`make_cityscapes` (root, n_train, n_val, size, seed) -> root --
+  Cityscapes: ``gtFine_labelIds`` (8-bit), ``gtFine_instanceIds`` (16-bit,
+  id*1000+k for instances, plain id for crowds) and ``leftImg8bit`` photos.
+* :func:`make_built_split` (workdir, dataset, split, ...) -> split directory --
+  both of the above followed by ``goss_bench.builder.build_split``: a small GT
+  split directory in the FORMAT.md layout, for tests of code that reads one.
+* :func:`coco_image`, :func:`cityscapes_image` -- one image as arrays;
+  :func:`rle_uncompressed`, :func:`rle_compressed` -- COCO RLE encoders.
 
-Everything is deterministic in ``seed``. Sizes are (height, width).
+Everything is deterministic in ``seed``. Sizes are (height, width). Even-numbered
+COCO images contain only COMMON_THINGS (known in the COCO splits), so some
+training images survive the "no unknown pixel" filter; the others draw from all
+80 things. Cityscapes frames hold road, sidewalk, building, vegetation, pole,
+sky, void labels (ego vehicle, out of roi), cars (touching pairs included),
+trucks, buses, persons, bicycles, caravans (void) and crowd regions.
 """
 
 from __future__ import annotations
@@ -272,6 +286,13 @@ def cityscapes_image(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarr
         counters[cid] = k + 1
         lab[y0 : y0 + hh, x0 : x0 + ww] = cid
         inst[y0 : y0 + hh, x0 : x0 + ww] = cid * 1000 + k
+    if rng.random() < 0.7:  # two parked cars side by side: touching, separate instances
+        y0, x0 = h - max(2, h // 10) - 4, int(rng.integers(1, w - 10))
+        k = counters.get(26, 0)
+        counters[26] = k + 2
+        lab[y0 : y0 + 3, x0 : x0 + 8] = 26
+        inst[y0 : y0 + 3, x0 : x0 + 4] = 26000 + k
+        inst[y0 : y0 + 3, x0 + 4 : x0 + 8] = 26000 + k + 1
     if rng.random() < 0.4:  # a crowd region ("car group"): class id without instance id
         y0, x0 = horizon, int(rng.integers(1, w - 6))
         lab[y0 : y0 + 2, x0 : x0 + 5] = 26
@@ -305,3 +326,41 @@ def make_cityscapes(
             photo.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(photo)
     return root
+
+
+def make_built_split(
+    workdir: str | Path,
+    dataset: str = "coco",
+    split: str = "manual-20-60",
+    *,
+    n_train: int = 6,
+    n_val: int = 4,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    **build_options: Any,
+) -> Path:
+    """Generate a small source dataset under ``workdir/<dataset>`` and build ``split``.
+
+    Args:
+        workdir: folder for the source data and the output.
+        dataset, split: as for ``goss-bench build-split`` (a name or a split file).
+        n_train, n_val, size, seed: passed to the generator (default sizes:
+            48x64 for COCO, 32x64 for Cityscapes).
+        build_options: more keyword arguments of ``build_split`` (e.g. ``workers``,
+            ``min_group_area``, ``test_images="all"``).
+
+    Returns:
+        the split directory ``workdir/<dataset>-<split name>`` (split.json,
+        manifest.json, train/, test/ as in FORMAT.md).
+    """
+    from goss_bench.builder import build_split
+
+    workdir = Path(workdir)
+    src = workdir / dataset
+    if dataset == "coco":
+        make_coco_stuff(src, n_train, n_val, size or (48, 64), seed)
+    else:
+        make_cityscapes(src, n_train, n_val, size or (32, 64), seed)
+    summary = build_split(dataset, split, src, workdir / f"{dataset}-{Path(str(split)).stem}",
+                          **build_options)
+    return summary.out

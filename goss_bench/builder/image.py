@@ -136,10 +136,11 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
         raise GossInputError(
             f"{where}: label map is {w}x{h} but its image {item.image} is {iw}x{ih}"
         )
-    hist = core.raw_histogram(raw)
-    core.check_values(raw, ctx.tables, hist, where)
     t = ctx.tables
-    has_unknown = bool(hist[t.unknown].sum() > 0)
+    status = core.scan(raw, t)
+    if status == core.STATUS_INVALID:
+        core.check_values(raw, t, core.raw_histogram(raw), where)  # raises, naming the values
+    has_unknown = status == core.STATUS_UNKNOWN
     rec: Record = {
         "subset": item.subset,
         "stem": item.stem,
@@ -150,6 +151,7 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
     if item.subset == "train":
         if ctx.rules.train_images == "without-unknown" and has_unknown:
             return {**rec, "status": "excluded", "reason": "has unknown pixels", "files": {}}
+        hist = core.raw_histogram(raw)
         sem = core.convert_train(raw, t)
         rel = f"train/semantic/{item.stem}.png"
         files = {rel: _write(ctx.out, rel, sem)}
@@ -159,7 +161,8 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
 
     if ctx.rules.test_images == "with-unknown" and not has_unknown:
         return {**rec, "status": "excluded", "reason": "no unknown pixels", "files": {}}
-    maps = core.convert_test(raw, t, ctx.rules, inst)
+    hist = core.raw_histogram(raw)
+    maps = core.convert_test(raw, t, ctx.rules, inst, hist)
     kept_hist = hist - maps.dropped_pixels
     per_id = np.zeros(256, np.int64)
     np.add.at(per_id, t.test, kept_hist)

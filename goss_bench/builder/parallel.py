@@ -31,7 +31,8 @@ def map_unordered(
         fn: a module-level (picklable) function of one item.
         items: the work items.
         workers: 1 runs in this process (``initializer`` is called here first);
-            more uses a ``multiprocessing`` pool with ``chunksize`` of up to 32.
+            more uses a ``multiprocessing`` pool with ``chunksize`` of up to 8 (small
+            chunks keep the workers balanced when image costs differ).
         progress: show a tqdm bar (only when stderr is a terminal).
         initializer, initargs: called once per worker process.
     """
@@ -52,7 +53,7 @@ def map_unordered(
                 yield fn(it)
                 bar.update()
             return
-        chunk = max(1, min(32, len(items) // (workers * 8)))
+        chunk = max(1, min(8, len(items) // (workers * 16)))
         ctx = multiprocessing.get_context()
         with ctx.Pool(workers, initializer, initargs) as pool:
             for res in pool.imap_unordered(fn, items, chunksize=chunk):

@@ -32,19 +32,56 @@ _JSON_TO_RAW = {c.id: c.png for c in coco.CLASSES if c.in_coco2017}
 _JSON_TO_RAW[coco.OTHER_ID] = coco.UNLABELED_PNG
 
 
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+    """(height, width) from the SOF segment of a JPEG's first bytes, or None.
+
+    Walks the marker segments (APPn/EXIF, DQT, DHT, ...) by their lengths up to
+    the first start-of-frame marker (baseline, progressive, lossless, ...).
+    """
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _SOF_MARKERS:
+            h = int.from_bytes(head[i + 5 : i + 7], "big")
+            w = int.from_bytes(head[i + 7 : i + 9], "big")
+            return (h, w) if h and w else None
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers
+            i += 2
+            continue
+        i += 2 + int.from_bytes(head[i + 2 : i + 4], "big")
+    return None
+
+
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(height, width) of an RGB image (JPEG or PNG), reading only its header."""
     p = Path(path)
     if p.suffix.lower() == ".png":
         w, h, _, _ = read_png_header(p)
         return h, w
-    from PIL import Image, UnidentifiedImageError
+    try:
+        with open(p, "rb") as fh:
+            size = _jpeg_size(fh.read(65536))
+    except FileNotFoundError:
+        raise GossInputError(f"{p}: image not found") from None
+    except OSError as exc:
+        raise GossInputError(f"{p}: cannot read image ({exc.strerror or exc})") from None
+    if size is not None:
+        return size
+    from PIL import Image, UnidentifiedImageError  # other formats, or a header beyond 64 KiB
 
     try:
         with Image.open(p) as im:
             w, h = im.size
-    except FileNotFoundError:
-        raise GossInputError(f"{p}: image not found") from None
     except (OSError, UnidentifiedImageError) as exc:
         raise GossInputError(f"{p}: cannot read image ({exc})") from None
     return h, w
@@ -144,7 +181,9 @@ def rasterize_coco(
     Returns:
         raw uint8 (H, W): PNG values (category id - 1), 255 unlabeled (incl. "other");
         instances int32 (H, W): 1 + index of the thing annotation that owns the pixel,
-        0 elsewhere (None unless with_instances).
+        0 elsewhere and on crowd regions (``iscrowd``: a crowd is not one object, so
+        like Cityscapes' "car group" it gets connected components); None unless
+        with_instances.
     """
     raw = np.full((height, width), coco.UNLABELED_PNG, np.uint8)
     inst = np.zeros((height, width), np.int32) if with_instances else None
@@ -160,8 +199,5 @@ def rasterize_coco(
             m = _decode(a.get("segmentation"), height, width, f"{where}: annotation {a.get('id')}")
             raw[m] = value
             if inst is not None:
-                if part == "thing":
-                    inst[m] = k + 1
-                else:
-                    inst[m] = 0
+                inst[m] = k + 1 if part == "thing" and not a.get("iscrowd") else 0
     return raw, inst

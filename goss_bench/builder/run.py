@@ -31,7 +31,7 @@ from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.splits import Split, load_split
 
-PARTIAL_MANIFEST_EVERY_S = 20.0
+PARTIAL_MANIFEST_EVERY_S = 60.0
 OUTPUT_KINDS = {"train": ("semantic",), "test": ("semantic", "groups", "clusters")}
 
 
@@ -107,7 +107,9 @@ def build_split(
         workers: processes (1 = in this process).
         progress: show a tqdm progress bar on a terminal.
         skip_bad: record bad inputs in the manifest and continue instead of stopping.
-        overwrite: rebuild into an ``out`` that holds a build with other options.
+        overwrite: rebuild everything, ignoring (and replacing) a previous build in ``out``
+            (by default a previous build of the same split and options is resumed, and
+            one with other classes or options is an error).
         connectivity, unknown_groups, min_group_area, train_images, test_images:
             override the split's rules (None keeps the split file's value).
 
@@ -126,8 +128,6 @@ def build_split(
         train_images=train_images,
         test_images=test_images,
     )
-    if dataset == "cityscapes":
-        source = "png"
     if sp.rules.unknown_groups == "instances" and dataset == "coco" and source == "png":
         raise GossInputError(
             "--unknown-groups instances needs instance masks: use --source json for COCO "
@@ -140,7 +140,8 @@ def build_split(
 
     from goss_bench import __version__
 
-    options: dict[str, Any] = {**sp.rules.to_dict(), "source": source, "skip_bad": skip_bad}
+    # what determines the output (compared on resume); --skip-bad does not
+    options: dict[str, Any] = {**sp.rules.to_dict(), "source": source}
     items = list_items(dataset, source, root_p, instances=sp.rules.unknown_groups == "instances")
 
     previous = _previous_records(out_p, sp, options, overwrite)
@@ -168,16 +169,19 @@ def build_split(
             process_task, tasks, workers=workers, progress=progress, desc="build",
             initializer=init_worker, initargs=(ctx,),
         )
-        for rec, was_reused in results:
-            records[(rec["subset"], rec["stem"])] = rec
-            reused += was_reused
-            if rec["status"] == "bad" and not skip_bad:
-                raise GossInputError(
-                    f"{rec['error']} (use --skip-bad to record bad inputs and continue)"
-                )
-            if time.monotonic() - last_save > PARTIAL_MANIFEST_EVERY_S:
-                save_partial()
-                last_save = time.monotonic()
+        try:
+            for rec, was_reused in results:
+                records[(rec["subset"], rec["stem"])] = rec
+                reused += was_reused
+                if rec["status"] == "bad" and not skip_bad:
+                    raise GossInputError(
+                        f"{rec['error']} (use --skip-bad to record bad inputs and continue)"
+                    )
+                if time.monotonic() - last_save > PARTIAL_MANIFEST_EVERY_S:
+                    save_partial()
+                    last_save = time.monotonic()
+        finally:
+            results.close()  # stops the worker pool at once on an error
     except BaseException:
         if records:
             save_partial()
@@ -209,12 +213,10 @@ def _previous_records(
     out: Path, sp: Split, options: dict[str, Any], overwrite: bool
 ) -> dict[tuple[str, str], Record]:
     prev = load_previous(out)
-    if prev is None:
+    if prev is None or overwrite:
         return {}
     same = prev.get("split_sha256") == sp.sha256 and prev.get("options") == options
     if not same:
-        if overwrite:
-            return {}
         raise GossInputError(
             f"{out / MANIFEST}: {out} holds a build of split {prev.get('split')!r} with other "
             "classes or options; choose another --out or pass --overwrite to rebuild it"
@@ -228,6 +230,10 @@ def _previous_records(
 
 def _remove_stale(out: Path, files: dict[str, str]) -> None:
     """Delete label PNGs of an earlier build that this build did not write, and temp files."""
+    for d in (out, out / "train", out / "test"):
+        for p in d.glob(".*.tmp") if d.is_dir() else ():
+            if p.is_file():
+                p.unlink()
     for s, kinds in OUTPUT_KINDS.items():
         for kind in ("semantic", "groups", "clusters"):
             d = out / s / kind

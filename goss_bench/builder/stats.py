@@ -65,8 +65,6 @@ def compute_stats(
     """Per-class image and pixel counts over all train and test images of ``dataset``."""
     from goss_bench.builder.parallel import map_unordered
 
-    if dataset == "cityscapes":
-        source = "png"
     items = list_items(dataset, source, Path(root) if root else default_root(dataset))
     flat = [it for s in SUBSETS for it in items[s]]
     present = {s: np.zeros(256, np.int64) for s in SUBSETS}

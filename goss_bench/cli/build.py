@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="record bad inputs in manifest.json and continue instead of stopping")
     p.add_argument("--overwrite", action="store_true",
-                   help="rebuild an --out folder that holds a build with other classes or options")
+                   help="rebuild from scratch, replacing a previous build in --out (by default a "
+                        "previous build of the same split and options is resumed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
