@@ -49,10 +49,13 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def splits_dir() -> Path:
-    """The repository's top-level ``splits/`` folder (beside the package)."""
-    import goss_bench
+    """The folder of the official split files.
 
-    return Path(goss_bench.__file__).resolve().parents[1] / "splits"
+    They ship inside the package (``goss_bench/split_files/``, package data) so
+    that a non-editable install has them; the repository's top-level ``splits/``
+    is a link to the same folder.
+    """
+    return Path(__file__).resolve().parent / "split_files"
 
 
 @dataclass(frozen=True)

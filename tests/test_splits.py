@@ -88,7 +88,9 @@ def test_split_files_are_canonical():
 
     for _, _, p in list_splits():
         assert split_to_json(load_split(p)) == p.read_text()
-    assert splits_dir().name == "splits"
+    assert splits_dir().name == "split_files"
+    repo_link = Path(__file__).resolve().parents[1] / "splits"
+    assert repo_link.resolve() == splits_dir().resolve()
 
 
 def test_sha_is_independent_of_formatting(tmp_path):
