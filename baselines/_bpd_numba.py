@@ -1,0 +1,377 @@
+"""Numba kernels of the Super-BPD post-processing (see :mod:`baselines.bpd_postprocess`).
+
+Every kernel reproduces, step for step and in the same arithmetic (float32 unit
+vectors and dot products, float64 angle sums in the same order), the vectorised
+numpy reference of ``bpd_postprocess``, so both backends give identical labels;
+the tests check it.
+Imported only when the numba backend is used (``numba`` is in the ``baselines``
+extra).  Kernels are compiled on first use and cached next to this file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_TAN_PI8 = np.float32(np.tan(np.pi / 8))
+_DR = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
+_DC = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _find(parent: np.ndarray, x: int) -> int:
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+@njit(cache=True, nogil=True)
+def _octant(x: np.float32, y: np.float32) -> int:
+    ax, ay = abs(x), abs(y)
+    if ax <= _TAN_PI8 * ay:
+        return 2 if y > 0 else 6
+    if ay <= _TAN_PI8 * ax:
+        return 0 if x >= 0 else 4
+    if x > 0:
+        return 1 if y > 0 else 7
+    return 3 if y > 0 else 5
+
+
+@njit(cache=True, nogil=True)
+def unit_vectors(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Same float32 arithmetic as ``bpd_postprocess.unit_vectors``."""
+    _, h, w = field.shape
+    ux = np.empty((h, w), dtype=np.float32)
+    uy = np.empty((h, w), dtype=np.float32)
+    for r in range(h):
+        for c in range(w):
+            x = np.float32(field[0, r, c])
+            y = np.float32(field[1, r, c])
+            n = np.float32(math.sqrt(x * x + y * y))
+            if n > 0:
+                ux[r, c] = x / n
+                uy[r, c] = y / n
+            else:
+                ux[r, c] = 1
+                uy[r, c] = 0
+    return ux, uy
+
+
+@njit(cache=True, nogil=True)
+def parents_and_roots(
+    ux: np.ndarray, uy: np.ndarray, cos_a: np.float32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors float32 (H, W) -> (flat parent int64 (H*W,), roots bool (H, W))."""
+    h, w = ux.shape
+    parent = np.empty(h * w, dtype=np.int64)
+    roots = np.zeros((h, w), dtype=np.bool_)
+    for r in range(h):
+        for c in range(w):
+            x = ux[r, c]
+            y = uy[r, c]
+            k = _octant(x, y)
+            nr = r + _DR[k]
+            nc = c + _DC[k]
+            i = r * w + c
+            if nr < 0 or nr >= h or nc < 0 or nc >= w:
+                parent[i] = i
+                roots[r, c] = True
+                continue
+            dot = x * ux[nr, nc] + y * uy[nr, nc]
+            if dot >= cos_a:
+                parent[i] = nr * w + nc
+            else:
+                parent[i] = i
+                roots[r, c] = True
+    return parent, roots
+
+
+@njit(cache=True, nogil=True)
+def _compact_flat(values: np.ndarray, size: int) -> np.ndarray:
+    present = np.zeros(size, dtype=np.bool_)
+    for v in values:
+        present[v] = True
+    lut = np.empty(size, dtype=np.int32)
+    k = -1
+    for i in range(size):
+        if present[i]:
+            k += 1
+        lut[i] = k
+    out = np.empty(values.size, dtype=np.int32)
+    for i in range(values.size):
+        out[i] = lut[values[i]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def forest(parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Flat index (int64 (H*W,)) of the root of every pixel's tree in the parent forest.
+
+    A cycle of parent links (possible in a vortex of the predicted field) is broken
+    at its smallest pixel index, which becomes a root; ``parent`` and ``roots``
+    are updated in place.
+    """
+    n = parent.size
+    w = roots.shape[1]
+    tree = np.full(n, -1, dtype=np.int64)  # -1 unvisited, -2 on the current path
+    stack = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        if tree[i] >= 0:
+            continue
+        top = 0
+        x = i
+        while True:
+            t = tree[x]
+            if t >= 0:
+                r = t
+                break
+            if parent[x] == x:
+                r = x
+                break
+            if t == -2:  # back on the path: stack[j:top] is a cycle
+                j = top - 1
+                while stack[j] != x:
+                    j -= 1
+                r = stack[j]
+                for q in range(j, top):
+                    r = min(r, stack[q])
+                parent[r] = r
+                roots[r // w, r % w] = True
+                break
+            tree[x] = -2
+            stack[top] = x
+            top += 1
+            x = parent[x]
+        tree[r] = r
+        for q in range(top):
+            tree[stack[q]] = r
+    return tree
+
+
+@njit(cache=True, nogil=True)
+def after_and_area(comp: np.ndarray, tree: np.ndarray, num: int) -> tuple[np.ndarray, np.ndarray]:
+    """Merged super-BPD of every pixel (int32, ``comp[tree] - 1``) and their areas."""
+    n = tree.size
+    after = np.empty(n, dtype=np.int32)
+    area = np.zeros(num, dtype=np.int64)
+    for i in range(n):
+        a = comp[tree[i]] - 1
+        after[i] = a
+        area[a] += 1
+    return after, area
+
+
+@njit(cache=True, nogil=True)
+def box_dilate(roots: np.ndarray, size: int) -> np.ndarray:
+    """bool (H, W): pixels within rows/cols [0, size-1] below/right of a root pixel."""
+    h, w = roots.shape
+    out = np.zeros((h, w), dtype=np.bool_)
+    for r in range(h):
+        for c in range(w):
+            if roots[r, c]:
+                for rr in range(r, min(h, r + size)):
+                    for cc in range(c, min(w, c + size)):
+                        out[rr, cc] = True
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pair_diff(p: int, q: int, fx: np.ndarray, fy: np.ndarray) -> float:
+    dot = fx[p] * fx[q] + fy[p] * fy[q]
+    if dot > 1:
+        dot = np.float32(1)
+    elif dot < -1:
+        dot = np.float32(-1)
+    return math.acos(np.float64(dot))
+
+
+@njit(cache=True, nogil=True)
+def rag(
+    after: np.ndarray, parent: np.ndarray, ux: np.ndarray, uy: np.ndarray, steps: int, num: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edge list (lo, hi, mean angle difference) of 4-adjacent super-BPD pairs,
+    sorted by (lo, hi).
+
+    ``after`` int32 (H, W).  Row-wise pairs are visited before column-wise ones and
+    each edge's float64 sum is accumulated in visiting order, as the numpy
+    reference does.  Edges are found through an open-addressing hash table; the
+    region adjacency graph is planar, so it has at most 3 * num edges and a table
+    of >= 6 * num slots stays at most half full.
+    """
+    h, w = after.shape
+    n = h * w
+    far = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        p = i
+        for _ in range(steps):
+            p = parent[p]
+        far[i] = p
+    fx = ux.ravel()
+    fy = uy.ravel()
+    size = 16
+    while size < 6 * num + 16:
+        size *= 2
+    mask = size - 1
+    slot_key = np.full(size, -1, dtype=np.int64)
+    slot_edge = np.empty(size, dtype=np.int64)
+    cap = 3 * num + 16
+    e_key = np.empty(cap, dtype=np.int64)
+    total = np.zeros(cap, dtype=np.float64)
+    count = np.zeros(cap, dtype=np.int64)
+    ne = 0
+    for d in range(2):
+        dr = 0 if d == 0 else 1
+        dc = 1 - dr
+        for r in range(h - dr):
+            for c in range(w - dc):
+                a = after[r, c]
+                b = after[r + dr, c + dc]
+                if a == b:
+                    continue
+                key = min(a, b) * np.int64(num) + max(a, b)
+                s = (key * np.int64(0x9E3779B97F4A7C15)) >> 20 & mask
+                while slot_key[s] != key and slot_key[s] != -1:
+                    s = (s + 1) & mask
+                if slot_key[s] == -1:
+                    if ne == cap:  # cannot happen for a planar graph; grow anyway
+                        cap *= 2
+                        e_key = np.concatenate((e_key, np.empty(cap - e_key.size, np.int64)))
+                        total = np.concatenate((total, np.zeros(cap - total.size)))
+                        count = np.concatenate((count, np.zeros(cap - count.size, np.int64)))
+                    slot_key[s] = key
+                    slot_edge[s] = ne
+                    e_key[ne] = key
+                    ne += 1
+                x = slot_edge[s]
+                total[x] += _pair_diff(far[r * w + c], far[(r + dr) * w + c + dc], fx, fy)
+                count[x] += 1
+    order = np.argsort(e_key[:ne])
+    lo = np.empty(ne, dtype=np.int64)
+    hi = np.empty(ne, dtype=np.int64)
+    mean = np.empty(ne, dtype=np.float64)
+    for j in range(ne):
+        x = order[j]
+        lo[j] = e_key[x] // num
+        hi[j] = e_key[x] % num
+        mean[j] = total[x] / count[x]
+    return lo, hi, mean
+
+
+@njit(cache=True, nogil=True)
+def _repel(
+    ra: int,
+    rb: int,
+    parent: np.ndarray,
+    head: np.ndarray,
+    count: np.ndarray,
+    partner: np.ndarray,
+    nxt: np.ndarray,
+) -> bool:
+    # walk the shorter list of repulsive partners of the two components
+    x, y = (ra, rb) if count[ra] <= count[rb] else (rb, ra)
+    node = head[x]
+    while node >= 0:
+        if _find(parent, partner[node]) == y:
+            return True
+        node = nxt[node]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def greedy_merge(
+    num: int,
+    area: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    diff: np.ndarray,
+    thr_repulsive: float,
+    thr_large: float,
+    thr_small: float,
+    area_small: int,
+    area_large: int,
+) -> np.ndarray:
+    """Two-pass greedy merging; returns the final root (0..num-1) of every region.
+
+    Repulsion is between components: two components never merge while any
+    repulsive edge joins a member of one to a member of the other.
+    """
+    repulsive = diff > thr_repulsive
+    n_rep = int(repulsive.sum())
+    partner = np.empty(2 * n_rep, dtype=np.int64)
+    nxt = np.full(2 * n_rep, -1, dtype=np.int64)
+    head = np.full(num, -1, dtype=np.int64)
+    tail = np.full(num, -1, dtype=np.int64)
+    count = np.zeros(num, dtype=np.int64)
+    k = 0
+    for e in range(lo.size):
+        if not repulsive[e]:
+            continue
+        for side in range(2):
+            x = lo[e] if side == 0 else hi[e]
+            partner[k] = hi[e] if side == 0 else lo[e]
+            if head[x] < 0:
+                head[x] = k
+            else:
+                nxt[tail[x]] = k
+            tail[x] = k
+            count[x] += 1
+            k += 1
+    cand = np.flatnonzero(~repulsive)
+    cand = cand[np.argsort(diff[cand], kind="mergesort")]
+    parent = np.arange(num)
+    areas = area.astype(np.int64)
+    merged = np.zeros(cand.size, dtype=np.bool_)
+    for p in range(2):
+        for i in range(cand.size):
+            e = cand[i]
+            d = diff[e]
+            if p == 0 and d >= thr_small:
+                break  # sorted: no later candidate passes either threshold
+            if p == 1 and merged[i]:
+                continue
+            ra = _find(parent, lo[e])
+            rb = _find(parent, hi[e])
+            if ra == rb:
+                merged[i] = True
+                continue
+            m = min(areas[ra], areas[rb])
+            if p == 0:
+                if m <= area_small:
+                    continue
+                if not d < (thr_large if m > area_large else thr_small):
+                    continue
+            elif m > area_small:
+                continue
+            if _repel(ra, rb, parent, head, count, partner, nxt):
+                continue
+            # merge ra into rb
+            parent[ra] = rb
+            areas[rb] += areas[ra]
+            if head[ra] >= 0:
+                if head[rb] < 0:
+                    head[rb] = head[ra]
+                else:
+                    nxt[tail[rb]] = head[ra]
+                tail[rb] = tail[ra]
+                count[rb] += count[ra]
+            merged[i] = True
+    out = np.empty(num, dtype=np.int64)
+    for i in range(num):
+        out[i] = _find(parent, i)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def relabel(after: np.ndarray, final_root: np.ndarray, num: int) -> np.ndarray:
+    """Final labels 0..K-1 (ordered by root id) of the flat ``after`` map."""
+    vals = np.empty(after.size, dtype=np.int64)
+    for i in range(after.size):
+        vals[i] = final_root[after[i]]
+    return _compact_flat(vals, num)

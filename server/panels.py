@@ -1,0 +1,66 @@
+"""``goss-bench show``-style panels of an uploaded submission (public GT only)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from goss_bench.errors import GossInputError
+from goss_bench.io import read_label_png
+from server.validation import Layout, ZipCheck, check_zip
+
+
+@lru_cache(maxsize=32)
+def _checked(zip_path: str, layout_json: str) -> ZipCheck:
+    return check_zip(zip_path, Layout.from_json(layout_json))
+
+
+def _decode(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: tuple[int, int]) -> np.ndarray:
+    """Decode a member whose header was checked (PNG, GT size) by check_zip."""
+    with zf.open(info) as fh:
+        data = fh.read(info.file_size + 1)
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+        if im.size != size:
+            raise GossInputError(f"{info.filename}: size changed since validation")
+        im.load()
+        return np.asarray(im)
+
+
+def render_submission_panel(
+    zip_path: str, layout_json: str, gt_dir: str, stem: str, class_names: list[str] | None
+) -> bytes:
+    """PNG bytes of image | GT | prediction | errors for one stem of a submission."""
+    from goss_bench.scoring import resolve_gt
+    from goss_bench.visualize import load_image_list, render_panel
+
+    layout = Layout.from_json(layout_json)
+    if stem not in layout.sizes:
+        raise GossInputError(f"no test image named {stem!r}")
+    check = _checked(zip_path, layout_json)
+    gt = resolve_gt(gt_dir)
+    n = gt.num_known
+    gsem = read_label_png(gt.root / "semantic" / f"{stem}.png", what="ground-truth semantic map")
+    gp = gt.root / "groups" / f"{stem}.png"
+    ggrp = read_label_png(gp, bits=(8, 16)) if gp.is_file() else None
+    with zipfile.ZipFile(zip_path) as zf:
+        size = layout.sizes[stem]
+        psem = _decode(zf, check.members["semantic"][stem], size).astype(np.uint8)
+        ginfo = check.members.get("groups", {}).get(stem)
+        pgrp = None if ginfo is None else _decode(zf, ginfo, size).astype(np.uint16)
+    image = None
+    src = load_image_list(Path(gt.root) / "images.txt").get(stem)
+    if src is not None and src.is_file():
+        try:
+            with Image.open(src) as im:
+                image = np.asarray(im.convert("RGB"))
+        except OSError:
+            image = None
+    canvas, _ = render_panel(image, gsem, ggrp, psem, pgrp, n, class_names or gt.class_names, stem)
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,57 @@
+"""Inline SVG scatter plot of GQ^kn against GQ^uk (no JavaScript, no CDN)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from markupsafe import Markup
+
+
+def scatter_svg(
+    points: list[tuple[float, float, str, bool]],
+    *,
+    width: int = 420,
+    height: int = 320,
+    xlabel: str = "GQ^kn",
+    ylabel: str = "GQ^uk",
+) -> Markup:
+    """points: (x in [0,1], y in [0,1], label, highlighted).  Returns an <svg>."""
+    m = 44
+    pw, ph = width - m - 12, height - m - 12
+
+    def px(x: float) -> float:
+        return m + max(0.0, min(1.0, x)) * pw
+
+    def py(y: float) -> float:
+        return 12 + (1 - max(0.0, min(1.0, y))) * ph
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(ylabel)} against '
+        f'{escape(xlabel)}" class="plot">',
+        f'<rect x="{m}" y="12" width="{pw}" height="{ph}" fill="#fafafa" stroke="#999"/>',
+    ]
+    for i in range(0, 11, 2):
+        t = i / 10
+        parts.append(
+            f'<line x1="{px(t):.1f}" y1="{12 + ph}" x2="{px(t):.1f}" y2="{12 + ph + 4}" stroke="#666"/>'
+            f'<text x="{px(t):.1f}" y="{12 + ph + 16}" font-size="10" text-anchor="middle">{t:.1f}</text>'
+            f'<line x1="{m - 4}" y1="{py(t):.1f}" x2="{m}" y2="{py(t):.1f}" stroke="#666"/>'
+            f'<text x="{m - 6}" y="{py(t) + 3:.1f}" font-size="10" text-anchor="end">{t:.1f}</text>'
+        )
+    parts.append(
+        f'<text x="{m + pw / 2:.0f}" y="{height - 4}" font-size="12" text-anchor="middle">'
+        f"{escape(xlabel)}</text>"
+        f'<text x="12" y="{12 + ph / 2:.0f}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 12 {12 + ph / 2:.0f})">{escape(ylabel)}</text>'
+    )
+    for x, y, label, hi in sorted(points, key=lambda p: p[3]):
+        color = "#d62728" if hi else "#1f77b4"
+        r = 6 if hi else 4
+        parts.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{r}" fill="{color}" '
+            f'fill-opacity="0.8"><title>{escape(label)}: {xlabel} {x:.3f}, '
+            f"{ylabel} {y:.3f}</title></circle>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

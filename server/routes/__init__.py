@@ -1,0 +1,1 @@
+"""Routers: ``api`` (JSON/CSV under /api/v1) and ``pages`` (server-rendered HTML)."""

@@ -1,0 +1,245 @@
+"""Server-rendered HTML pages (Jinja2; work without JavaScript)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from goss_bench.errors import GossInputError
+from server import security
+from server.deps import CSRF_COOKIE, SESSION_COOKIE, DbDep, SettingsDep, session_team
+from server.models import FINISHED, LOWER_IS_BETTER, METRIC_COLUMNS
+from server.plots import scatter_svg
+from server.services import (
+    AuthError,
+    LimitError,
+    NotFound,
+    UploadMeta,
+    authenticate,
+    benchmark_layout,
+    get_benchmark,
+    get_submission,
+    leaderboard,
+    list_benchmarks,
+    quota,
+    submission_view,
+    team_submissions,
+)
+from server.uploads import receive_upload
+
+router = APIRouter(include_in_schema=False)
+
+METRIC_LABELS = {
+    "GQ": "GQ",
+    "GQ_kn": "GQ<sup>kn</sup>",
+    "GQ_uk": "GQ<sup>uk</sup>",
+    "GQ_clu": "GQ<sup>clu</sup>",
+    "AUROC": "AUROC",
+    "AUPR": "AUPR",
+    "FPR95": "FPR95",
+    "mIoU": "mIoU",
+}
+
+
+def _render(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:  # noqa: ANN003
+    templates = request.app.state.templates
+    nonce = request.cookies.get(CSRF_COOKIE) or security.new_csrf_nonce()
+    ctx.setdefault("team", session_team(request, request.app.state.db))
+    ctx["csrf"] = security.csrf_token(request.app.state.secret, nonce)
+    ctx["metric_labels"] = METRIC_LABELS
+    resp = templates.TemplateResponse(request, name, ctx, status_code=status)
+    if request.cookies.get(CSRF_COOKIE) != nonce:
+        resp.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="lax", path="/")
+    return resp
+
+
+def _check_form(request: Request, token: str) -> None:
+    """CSRF: the hidden field must match the cookie nonce; Origin (if sent) must be us."""
+    if not security.csrf_ok(request.app.state.secret, request.cookies.get(CSRF_COOKIE), token):
+        raise GossInputError("the form expired or was not sent from this site; reload the page")
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin and origin != "null":
+        if urlsplit(origin).netloc != request.headers.get("host", request.url.netloc):
+            raise GossInputError("cross-site form submission refused")
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, db: DbDep) -> HTMLResponse:
+    with db.read() as s:
+        benches = list_benchmarks(s)
+    return _render(request, "index.html", benchmarks=benches)
+
+
+@router.get("/benchmarks/{name}", response_class=HTMLResponse)
+def leaderboard_page(request: Request, name: str, db: DbDep, sort: str = "GQ") -> HTMLResponse:
+    with db.read() as s:
+        b = get_benchmark(s, name)
+        entries = leaderboard(s, b, sort)
+    plot = None
+    if not b.scores_hidden:
+        pts = [
+            (e.submission.gq_kn, e.submission.gq_uk, f"{e.submission.team.name}: {e.submission.method}", False)
+            for e in entries
+            if e.submission.gq_kn is not None and e.submission.gq_uk is not None
+        ]
+        plot = scatter_svg(pts) if pts else None
+    return _render(
+        request,
+        "leaderboard.html",
+        bench=b,
+        entries=entries,
+        sort=sort,
+        metrics=list(METRIC_COLUMNS),
+        lower_better=LOWER_IS_BETTER,
+        plot=plot,
+    )
+
+
+@router.get("/submissions/{sub_id}", response_class=HTMLResponse)
+def submission_page(request: Request, sub_id: int, db: DbDep, settings: SettingsDep) -> HTMLResponse:
+    team = session_team(request, db)
+    with db.read() as s:
+        sub = get_submission(s, sub_id)
+        b = sub.benchmark
+        view = submission_view(sub, b, owner=team is not None and team.id == sub.team_id)
+        entries = leaderboard(s, b) if not b.scores_hidden else []
+    plot = None
+    if "metrics" in view:
+        pts = [
+            (e.submission.gq_kn, e.submission.gq_uk, f"{e.submission.team.name}: {e.submission.method}", e.submission.id == sub.id)
+            for e in entries
+            if e.submission.gq_kn is not None and e.submission.gq_uk is not None
+        ]
+        if sub.gq_kn is not None and sub.gq_uk is not None and all(e.submission.id != sub.id for e in entries):
+            pts.append((sub.gq_kn, sub.gq_uk, f"{sub.team.name}: {sub.method} (this submission)", True))
+        plot = scatter_svg(pts)
+    panels: list[str] = []
+    if b.gt_public and sub.status == FINISHED and settings.panels > 0:
+        panels = benchmark_layout(b).stems[: settings.panels]
+    return _render(
+        request, "submission.html", sub=view, bench=b, plot=plot, panels=panels,
+        metric_labels=METRIC_LABELS,
+    )
+
+
+@router.get("/submissions/{sub_id}/panels/{stem}.png")
+def submission_panel(sub_id: int, stem: str, db: DbDep) -> Response:
+    from server.panels import render_submission_panel
+
+    with db.read() as s:
+        sub = get_submission(s, sub_id)
+        b = sub.benchmark
+        if not b.gt_public:
+            raise NotFound("panels are shown only for benchmarks whose ground truth is public")
+        if sub.status != FINISHED:
+            raise NotFound(f"submission {sub_id} is not scored yet")
+        names = None
+        if sub.metrics_json:
+            pcs = json.loads(sub.metrics_json).get("per_class", [])
+            names = [c["name"] for c in pcs if c.get("train_id", b.num_known) < b.num_known] or None
+        args = (sub.file_path, b.layout_json, b.gt_dir, stem, names)
+    png = render_submission_panel(*args)
+    return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=3600"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _render(request, "login.html", next=request.query_params.get("next", "/"))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    token: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    _check_form(request, csrf)
+    try:
+        _, tok = authenticate(db, token)
+    except AuthError as exc:
+        return _render(request, "login.html", status=401, error=str(exc), next=next)
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    resp = RedirectResponse(target, status_code=303)
+    value = security.make_session(request.app.state.secret, tok.id, settings.session_hours)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        max_age=int(settings.session_hours * 3600),
+        path="/",
+        secure=request.url.scheme == "https",
+    )
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_form(request, csrf)
+    resp = RedirectResponse("/", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+def _submit_context(db, b, team) -> dict:  # noqa: ANN001
+    with db.read() as s:
+        q = quota(s, b, team.id)
+        mine = team_submissions(s, b, team.id)
+        for m in mine:
+            _ = m.team
+    return {"quota": q, "mine": mine}
+
+
+@router.get("/benchmarks/{name}/submit", response_class=HTMLResponse)
+def submit_form(request: Request, name: str, db: DbDep) -> Response:
+    team = session_team(request, db)
+    if team is None:
+        return RedirectResponse(f"/login?next=/benchmarks/{name}/submit", status_code=303)
+    with db.read() as s:
+        b = get_benchmark(s, name)
+    return _render(request, "submit.html", bench=b, **_submit_context(db, b, team))
+
+
+@router.post("/benchmarks/{name}/submit", response_class=HTMLResponse)
+async def submit_upload(
+    request: Request,
+    name: str,
+    db: DbDep,
+    settings: SettingsDep,
+    csrf: Annotated[str, Form()] = "",
+    file: Annotated[UploadFile | None, Form()] = None,
+    method: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    paper_url: Annotated[str, Form()] = "",
+    code_url: Annotated[str, Form()] = "",
+) -> Response:
+    _check_form(request, csrf)
+    team = await run_in_threadpool(session_team, request, db)
+    if team is None:
+        return RedirectResponse(f"/login?next=/benchmarks/{name}/submit", status_code=303)
+
+    def _bench():  # noqa: ANN202
+        with db.read() as s:
+            return get_benchmark(s, name)
+
+    b = await run_in_threadpool(_bench)
+    meta = UploadMeta(method, description, paper_url, code_url)
+    if file is not None and not getattr(file, "filename", None):
+        file = None
+    try:
+        sub, _ = await receive_upload(db, settings, name, team.id, file, meta)
+    except GossInputError as exc:
+        ctx = await run_in_threadpool(_submit_context, db, b, team)
+        status = 429 if isinstance(exc, LimitError) else 422
+        return _render(
+            request, "submit.html", status=status, bench=b, error=str(exc), form=meta, **ctx
+        )
+    return RedirectResponse(f"/submissions/{sub.id}", status_code=303)

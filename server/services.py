@@ -1,0 +1,616 @@
+"""Database operations behind the routers and the admin CLI.
+
+Routers stay thin: they parse the request, call one function here and render
+the result.  Functions raise :class:`GossInputError` (bad input, 4xx),
+:class:`NotFound` (404), :class:`AuthError` (401) or :class:`LimitError` (429).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, defer, joinedload
+
+from goss_bench.errors import GossInputError
+from server import security
+from server.db import Database
+from server.models import (
+    FAILED,
+    FINISHED,
+    LOWER_IS_BETTER,
+    METRIC_COLUMNS,
+    QUEUED,
+    SCORING,
+    SHOW_BEST,
+    SHOW_LATEST,
+    ApiToken,
+    Benchmark,
+    Submission,
+    SubmissionEvent,
+    Team,
+    utcnow,
+)
+from server.validation import Layout, layout_from_gt
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class NotFound(GossInputError):
+    pass
+
+
+class AuthError(GossInputError):
+    pass
+
+
+class LimitError(GossInputError):
+    def __init__(self, message: str, quota: Quota) -> None:
+        super().__init__(message)
+        self.quota = quota
+
+
+# -- benchmarks and teams ------------------------------------------------------
+
+
+def add_benchmark(
+    db: Database,
+    split_dir: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    title: str = "",
+    gt_public: bool = False,
+    scores_hidden: bool = False,
+    show_rule: str = SHOW_BEST,
+    daily_limit: int = 5,
+    total_limit: int = 100,
+) -> Benchmark:
+    """Register a built split (its GT stays where it is; only its layout is read)."""
+    split = Path(split_dir).resolve()
+    layout = layout_from_gt(split)
+    if name is None:
+        name = split.name
+        sj = split / "split.json"
+        if sj.is_file():
+            try:
+                d = json.loads(sj.read_text())
+                name = f"{d.get('dataset', '')}-{d.get('name', split.name)}".strip("-")
+            except ValueError:
+                pass
+    if not NAME_RE.match(name):
+        raise GossInputError(
+            f"benchmark name {name!r}: use letters, digits, '.', '_' and '-' (at most 100)"
+        )
+    if show_rule not in (SHOW_BEST, SHOW_LATEST):
+        raise GossInputError(f"show rule must be {SHOW_BEST!r} or {SHOW_LATEST!r}")
+    with db.write() as s:
+        if s.scalar(select(Benchmark.id).where(Benchmark.name == name)) is not None:
+            raise GossInputError(f"a benchmark named {name!r} already exists")
+        b = Benchmark(
+            name=name,
+            title=title or name,
+            gt_dir=str(split),
+            num_known=layout.num_known,
+            num_images=len(layout.sizes),
+            layout_json=layout.to_json(),
+            gt_public=gt_public,
+            scores_hidden=scores_hidden,
+            show_rule=show_rule,
+            daily_limit=daily_limit,
+            total_limit=total_limit,
+        )
+        s.add(b)
+    return b
+
+
+def set_benchmark(db: Database, name: str, **changes: Any) -> Benchmark:
+    allowed = {"scores_hidden", "gt_public", "show_rule", "daily_limit", "total_limit", "title"}
+    with db.write() as s:
+        b = s.scalar(select(Benchmark).where(Benchmark.name == name))
+        if b is None:
+            raise NotFound(f"no benchmark named {name!r}")
+        for k, v in changes.items():
+            if k not in allowed:
+                raise TypeError(k)
+            if v is not None:
+                setattr(b, k, v)
+    return b
+
+
+def get_benchmark(s: Session, name: str) -> Benchmark:
+    b = s.scalar(select(Benchmark).where(Benchmark.name == name))
+    if b is None:
+        raise NotFound(f"no benchmark named {name!r}")
+    return b
+
+
+def list_benchmarks(s: Session) -> list[Benchmark]:
+    return list(s.scalars(select(Benchmark).order_by(Benchmark.name)))
+
+
+_LAYOUTS: dict[tuple[int, int], Layout] = {}
+
+
+def benchmark_layout(b: Benchmark) -> Layout:
+    key = (b.id, hash(b.layout_json))
+    lay = _LAYOUTS.get(key)
+    if lay is None:
+        lay = Layout.from_json(b.layout_json, f"benchmark {b.name}")
+        _LAYOUTS.clear() if len(_LAYOUTS) > 64 else None
+        _LAYOUTS[key] = lay
+    return lay
+
+
+def add_team(db: Database, name: str) -> tuple[Team, str]:
+    """Create a team and its first token; the token is returned once, never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise GossInputError("team name must have 1 to 100 characters")
+    with db.write() as s:
+        if s.scalar(select(Team.id).where(Team.name == name)) is not None:
+            raise GossInputError(f"a team named {name!r} already exists")
+        team = Team(name=name)
+        s.add(team)
+        s.flush()
+        token = _new_token(s, team.id)
+    return team, token
+
+
+def new_team_token(db: Database, team_name: str) -> str:
+    with db.write() as s:
+        team = s.scalar(select(Team).where(Team.name == team_name))
+        if team is None:
+            raise NotFound(f"no team named {team_name!r}")
+        return _new_token(s, team.id)
+
+
+def _new_token(s: Session, team_id: int) -> str:
+    token = security.new_token()
+    s.add(
+        ApiToken(
+            team_id=team_id,
+            prefix=security.token_prefix(token),
+            token_hash=security.token_hash(token),
+        )
+    )
+    return token
+
+
+def revoke_tokens(db: Database, *, prefix: str | None = None, team: str | None = None) -> int:
+    """Revoke tokens by prefix (as shown by ``server list``) or every token of a team."""
+    with db.write() as s:
+        q = select(ApiToken).where(ApiToken.revoked_at.is_(None))
+        if prefix:
+            q = q.where(ApiToken.prefix == prefix[: security.PREFIX_LEN])
+        elif team:
+            q = q.join(Team).where(Team.name == team)
+        else:
+            raise GossInputError("give a token prefix or --team")
+        rows = list(s.scalars(q))
+        now = utcnow()
+        for t in rows:
+            t.revoked_at = now
+    return len(rows)
+
+
+def authenticate(db: Database, token: str | None) -> tuple[Team, ApiToken]:
+    """The team of a bearer token; AuthError with a clear reason otherwise."""
+    if not token:
+        raise AuthError("missing API token: send 'Authorization: Bearer <token>'")
+    token = token.strip()
+    digest = security.token_hash(token)
+    with db.read() as s:
+        rows = list(
+            s.scalars(select(ApiToken).where(ApiToken.prefix == security.token_prefix(token)))
+        )
+        match = next((t for t in rows if security.hashes_equal(t.token_hash, digest)), None)
+        if match is None:
+            raise AuthError("invalid API token (ask the organisers for a new one)")
+        if match.revoked_at is not None:
+            raise AuthError(
+                f"this API token was revoked on {match.revoked_at:%Y-%m-%d %H:%M} UTC; "
+                "ask the organisers for a new one"
+            )
+        team = match.team
+        s.expunge_all()
+    return team, match
+
+
+def token_by_id(db: Database, token_id: int) -> tuple[Team, ApiToken] | None:
+    with db.read() as s:
+        t = s.get(ApiToken, token_id)
+        if t is None or t.revoked_at is not None:
+            return None
+        team = t.team
+        s.expunge_all()
+        return team, t
+
+
+# -- limits -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A team's submission counts on one benchmark.
+
+    Only submissions with ``counted`` (queued, scoring, finished) count;
+    uploads rejected by validation and failed submissions do not.
+    """
+
+    daily_limit: int
+    used_today: int
+    total_limit: int
+    used_total: int
+    reset_at: datetime  # next UTC midnight
+
+    @property
+    def remaining_today(self) -> int:
+        return max(0, self.daily_limit - self.used_today)
+
+    @property
+    def remaining_total(self) -> int:
+        return max(0, self.total_limit - self.used_total)
+
+    @property
+    def remaining(self) -> int:
+        return min(self.remaining_today, self.remaining_total)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "daily_limit": self.daily_limit,
+            "used_today": self.used_today,
+            "remaining_today": self.remaining_today,
+            "total_limit": self.total_limit,
+            "used_total": self.used_total,
+            "remaining_total": self.remaining_total,
+            "resets_at": self.reset_at.isoformat() + "Z",
+            "note": "uploads rejected by validation and failed submissions do not count",
+        }
+
+
+def quota(s: Session, bench: Benchmark, team_id: int, now: datetime | None = None) -> Quota:
+    now = now or utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    base = select(func.count(Submission.id)).where(
+        Submission.team_id == team_id,
+        Submission.benchmark_id == bench.id,
+        Submission.counted.is_(True),
+    )
+    total = s.scalar(base) or 0
+    today = s.scalar(base.where(Submission.created_at >= midnight)) or 0
+    return Quota(bench.daily_limit, today, bench.total_limit, total, midnight + timedelta(days=1))
+
+
+def limit_message(q: Quota) -> str | None:
+    if q.remaining_total == 0:
+        return (
+            f"this team has used all {q.total_limit} submissions allowed on this benchmark "
+            "(failed submissions and rejected uploads do not count)"
+        )
+    if q.remaining_today == 0:
+        return (
+            f"daily limit of {q.daily_limit} submissions reached; it resets at "
+            f"{q.reset_at:%Y-%m-%d %H:%M} UTC (failed submissions and rejected uploads "
+            "do not count)"
+        )
+    return None
+
+
+def check_quota(db: Database, bench_name: str, team_id: int) -> Quota:
+    """Raise LimitError if the team cannot submit now (a cheap early check)."""
+    with db.read() as s:
+        b = get_benchmark(s, bench_name)
+        q = quota(s, b, team_id)
+    msg = limit_message(q)
+    if msg:
+        raise LimitError(msg, q)
+    return q
+
+
+# -- submissions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadMeta:
+    method: str
+    description: str = ""
+    paper_url: str = ""
+    code_url: str = ""
+
+    def checked(self) -> UploadMeta:
+        method = self.method.strip()
+        if not method:
+            raise GossInputError("method: give the method's name (form field 'method')")
+        if len(method) > 200:
+            raise GossInputError("method: at most 200 characters")
+        if len(self.description) > 5000:
+            raise GossInputError("description: at most 5000 characters")
+        for label, url in (("paper_url", self.paper_url), ("code_url", self.code_url)):
+            url = url.strip()
+            if url and (len(url) > 500 or not re.match(r"^https?://[^\s<>\"']+$", url)):
+                raise GossInputError(f"{label}: expected an http(s) URL, got {url[:80]!r}")
+        return UploadMeta(method, self.description, self.paper_url.strip(), self.code_url.strip())
+
+
+def create_submission(
+    db: Database,
+    upload_dir: Path,
+    bench_name: str,
+    team_id: int,
+    zip_path: Path,
+    size: int,
+    sha256: str,
+    meta: UploadMeta,
+) -> tuple[Submission, Quota]:
+    """Queue a validated upload; enforces the limits under a lock on the team row."""
+    meta = meta.checked()
+    with db.write() as s:
+        b = get_benchmark(s, bench_name)
+        # serialise concurrent uploads of one team (row lock; SQLite's write lock)
+        s.execute(select(Team.id).where(Team.id == team_id).with_for_update())
+        q = quota(s, b, team_id)
+        msg = limit_message(q)
+        if msg:
+            raise LimitError(msg, q)
+        now = utcnow()
+        sub = Submission(
+            benchmark_id=b.id,
+            team_id=team_id,
+            method=meta.method,
+            description=meta.description,
+            paper_url=meta.paper_url,
+            code_url=meta.code_url,
+            file_path="",
+            file_size=size,
+            sha256=sha256,
+            status=QUEUED,
+            counted=True,
+            attempts=0,
+            created_at=now,
+            queued_at=now,
+        )
+        s.add(sub)
+        s.flush()
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        final = upload_dir / f"{sub.id}.zip"
+        os.replace(zip_path, final)
+        sub.file_path = str(final)
+        s.add(SubmissionEvent(submission_id=sub.id, status=QUEUED, at=now, detail="uploaded"))
+        q = Quota(q.daily_limit, q.used_today + 1, q.total_limit, q.used_total + 1, q.reset_at)
+    return sub, q
+
+
+def get_submission(s: Session, sub_id: int) -> Submission:
+    sub = s.get(Submission, sub_id)
+    if sub is None:
+        raise NotFound(f"no submission with id {sub_id}")
+    return sub
+
+
+def team_submissions(s: Session, bench: Benchmark, team_id: int) -> list[Submission]:
+    return list(
+        s.scalars(
+            select(Submission)
+            .where(Submission.benchmark_id == bench.id, Submission.team_id == team_id)
+            .order_by(Submission.id.desc())
+        )
+    )
+
+
+def rescore(db: Database, sub_id: int | None = None, *, all_in: str | None = None) -> int:
+    """Re-queue one submission, or every finished/failed one (of a benchmark)."""
+    now = utcnow()
+    with db.write() as s:
+        q = select(Submission).where(Submission.status.in_((FINISHED, FAILED)))
+        if sub_id is not None:
+            sub = s.get(Submission, sub_id)
+            if sub is None:
+                raise NotFound(f"no submission with id {sub_id}")
+            if sub.status in (QUEUED, SCORING):
+                raise GossInputError(f"submission {sub_id} is already {sub.status}")
+            q = q.where(Submission.id == sub_id)
+        elif all_in is not None:
+            q = q.join(Benchmark).where(Benchmark.name == all_in)
+        subs = list(s.scalars(q))
+        for sub in subs:
+            sub.status = QUEUED
+            sub.queued_at = now
+            sub.attempts = 0
+            sub.error = None
+            sub.worker_id = None
+            sub.lease_until = None
+            sub.started_at = sub.finished_at = sub.failed_at = None
+            s.add(SubmissionEvent(submission_id=sub.id, status=QUEUED, at=now, detail="rescore"))
+    return len(subs)
+
+
+# -- views (the hidden-score rule lives here) --------------------------------------
+
+
+def metrics_of(sub: Submission) -> dict[str, float | None]:
+    return {k: getattr(sub, col) for k, col in METRIC_COLUMNS.items()}
+
+
+def iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat(timespec="seconds") + "Z"
+
+
+def submission_view(sub: Submission, bench: Benchmark, *, owner: bool) -> dict[str, Any]:
+    """A JSON-able view; metrics only when the benchmark's scores are public,
+    the error message only for the submitting team."""
+    d: dict[str, Any] = {
+        "id": sub.id,
+        "benchmark": bench.name,
+        "team": sub.team.name,
+        "method": sub.method,
+        "description": sub.description,
+        "paper_url": sub.paper_url,
+        "code_url": sub.code_url,
+        "status": sub.status,
+        "queued_at": iso(sub.queued_at),
+        "started_at": iso(sub.started_at),
+        "finished_at": iso(sub.finished_at),
+        "failed_at": iso(sub.failed_at),
+        "attempts": sub.attempts,
+        "sha256": sub.sha256,
+        "size": sub.file_size,
+        "counted": sub.counted,
+        "scorer_version": sub.scorer_version,
+        "scores_hidden": bench.scores_hidden,
+    }
+    if owner:
+        d["error"] = sub.error
+    elif sub.status == FAILED:
+        d["error"] = "scoring failed (the message is shown to the submitting team)"
+    if sub.status == FINISHED and not bench.scores_hidden:
+        d["metrics"] = metrics_of(sub)
+        full = json.loads(sub.metrics_json or "{}")
+        d["per_class"] = full.get("per_class", [])
+        d["result"] = full
+    return d
+
+
+@dataclass(frozen=True)
+class Entry:
+    rank: int
+    submission: Submission
+    metrics: dict[str, float | None] | None  # None when scores are hidden
+
+
+def sort_key_of(metric: str):  # noqa: ANN201
+    if metric not in METRIC_COLUMNS:
+        raise GossInputError(
+            f"sort: unknown metric {metric!r}; one of {', '.join(METRIC_COLUMNS)}"
+        )
+    col = METRIC_COLUMNS[metric]
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+
+    def key(sub: Submission) -> tuple:
+        v = getattr(sub, col)
+        # missing values last; ties: the earlier upload first, then the lower id
+        return (v is None, sign * v if v is not None else 0.0, sub.created_at, sub.id)
+
+    return key
+
+
+def leaderboard(s: Session, bench: Benchmark, sort: str = "GQ") -> list[Entry]:
+    """One row per team (best by GQ or latest, per the benchmark's rule).
+
+    With hidden scores: every finished submission, by finish time, no metrics
+    (and no per-team choice, since the choice of the best would leak the order).
+    """
+    key = sort_key_of(sort)
+    subs = list(
+        s.scalars(
+            select(Submission)
+            .options(
+                joinedload(Submission.team),
+                defer(Submission.metrics_json),
+                defer(Submission.description),
+            )
+            .where(Submission.benchmark_id == bench.id, Submission.status == FINISHED)
+            .order_by(Submission.finished_at, Submission.id)
+        )
+    )
+    if bench.scores_hidden:
+        return [Entry(i + 1, sub, None) for i, sub in enumerate(subs)]
+    chosen: dict[int, Submission] = {}
+    pick = sort_key_of("GQ")
+    for sub in subs:
+        cur = chosen.get(sub.team_id)
+        if cur is None:
+            chosen[sub.team_id] = sub
+        elif bench.show_rule == SHOW_LATEST:
+            chosen[sub.team_id] = sub  # ordered by finish time
+        elif pick(sub) < pick(cur):
+            chosen[sub.team_id] = sub
+    rows = sorted(chosen.values(), key=key)
+    return [Entry(i + 1, sub, metrics_of(sub)) for i, sub in enumerate(rows)]
+
+
+def entry_dict(e: Entry) -> dict[str, Any]:
+    sub = e.submission
+    d: dict[str, Any] = {
+        "rank": e.rank,
+        "submission": sub.id,
+        "team": sub.team.name,
+        "method": sub.method,
+        "paper_url": sub.paper_url,
+        "code_url": sub.code_url,
+        "date": iso(sub.finished_at),
+    }
+    if e.metrics is not None:
+        d.update(e.metrics)
+    return d
+
+
+# -- cached leaderboard JSON ----------------------------------------------------------
+
+_LB_CACHE: dict[tuple[str, str, str], tuple[tuple, bytes]] = {}
+
+
+# Changes whenever the leaderboard can change: the benchmark's rules or its set of
+# finished submissions (a rescore removes one; its new finish adds it back later).
+_STAMP = (
+    select(
+        Benchmark.id,
+        Benchmark.scores_hidden,
+        Benchmark.show_rule,
+        func.count(Submission.id),
+        func.max(Submission.finished_at),
+        func.coalesce(func.sum(Submission.id), 0),
+    )
+    .outerjoin(
+        Submission,
+        (Submission.benchmark_id == Benchmark.id) & (Submission.status == FINISHED),
+    )
+    .where(Benchmark.name == bindparam("name"))
+    .group_by(Benchmark.id, Benchmark.scores_hidden, Benchmark.show_rule)
+)
+
+
+def _stamp(db: Database, name: str) -> tuple:
+    with db.engine.connect() as conn:
+        row = conn.execute(_STAMP, {"name": name}).first()
+    if row is None:
+        raise NotFound(f"no benchmark named {name!r}")
+    return tuple(row)
+
+
+def leaderboard_cached(db: Database, name: str, sort: str = "GQ") -> bytes | None:
+    """The cached JSON leaderboard if still current, else None (one small query)."""
+    hit = _LB_CACHE.get((db.url, name, sort))
+    if hit is None:
+        return None
+    return hit[1] if hit[0] == _stamp(db, name) else None
+
+
+def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
+    """The JSON leaderboard, rebuilt only when its stamp changed."""
+    sort_key_of(sort)  # validates the metric name
+    key = (db.url, name, sort)
+    stamp = _stamp(db, name)
+    hit = _LB_CACHE.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    with db.read() as s:
+        b = get_benchmark(s, name)
+        entries = [entry_dict(e) for e in leaderboard(s, b, sort)]
+        payload = {
+            "benchmark": b.name,
+            "scores_hidden": b.scores_hidden,
+            "sort": sort,
+            "columns": [] if b.scores_hidden else list(METRIC_COLUMNS),
+            "entries": entries,
+        }
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    if len(_LB_CACHE) > 256:
+        _LB_CACHE.clear()
+    _LB_CACHE[key] = (stamp, data)
+    return data
