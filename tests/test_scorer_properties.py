@@ -63,7 +63,7 @@ def test_matches_slow_reference(seed):
 def test_perfect_prediction_gives_one(seed, n):
     data = random_dataset(seed, n, count=2, shape=(24, 32))
     acc = GossAccumulator(num_known=n)
-    for s, g, c, *_ in data:
+    for s, g, _c, *_ in data:
         acc.add(s, g, s, g)
     res = acc.result(average="present")
     if any(c.present for c in res.per_class[:n]):
