@@ -200,10 +200,8 @@ def rag(
     sorted by (lo, hi).
 
     ``after`` int32 (H, W).  Row-wise pairs are visited before column-wise ones and
-    each edge's float64 sum is accumulated in visiting order, as the numpy
-    reference does.  Edges are found through an open-addressing hash table; the
-    region adjacency graph is planar, so it has at most 3 * num edges and a table
-    of >= 6 * num slots stays at most half full.
+    each edge's float64 sum is accumulated in visiting order (as the numpy reference
+    does), through a stable counting sort on ``lo``.
     """
     h, w = after.shape
     n = h * w
@@ -215,17 +213,12 @@ def rag(
         far[i] = p
     fx = ux.ravel()
     fy = uy.ravel()
-    size = 16
-    while size < 6 * num + 16:
-        size *= 2
-    mask = size - 1
-    slot_key = np.full(size, -1, dtype=np.int64)
-    slot_edge = np.empty(size, dtype=np.int64)
-    cap = 3 * num + 16
-    e_key = np.empty(cap, dtype=np.int64)
-    total = np.zeros(cap, dtype=np.float64)
-    count = np.zeros(cap, dtype=np.int64)
-    ne = 0
+    cap = 2 * n
+    lo_arr = np.empty(cap, dtype=np.int64)
+    hi_arr = np.empty(cap, dtype=np.int64)
+    diffs = np.empty(cap, dtype=np.float64)
+    bucket = np.zeros(num + 1, dtype=np.int64)
+    m = 0
     for d in range(2):
         dr = 0 if d == 0 else 1
         dc = 1 - dr
@@ -235,33 +228,51 @@ def rag(
                 b = after[r + dr, c + dc]
                 if a == b:
                     continue
-                key = min(a, b) * np.int64(num) + max(a, b)
-                s = (key * np.int64(0x9E3779B97F4A7C15)) >> 20 & mask
-                while slot_key[s] != key and slot_key[s] != -1:
-                    s = (s + 1) & mask
-                if slot_key[s] == -1:
-                    if ne == cap:  # cannot happen for a planar graph; grow anyway
-                        cap *= 2
-                        e_key = np.concatenate((e_key, np.empty(cap - e_key.size, np.int64)))
-                        total = np.concatenate((total, np.zeros(cap - total.size)))
-                        count = np.concatenate((count, np.zeros(cap - count.size, np.int64)))
-                    slot_key[s] = key
-                    slot_edge[s] = ne
-                    e_key[ne] = key
-                    ne += 1
-                x = slot_edge[s]
-                total[x] += _pair_diff(far[r * w + c], far[(r + dr) * w + c + dc], fx, fy)
-                count[x] += 1
-    order = np.argsort(e_key[:ne])
-    lo = np.empty(ne, dtype=np.int64)
-    hi = np.empty(ne, dtype=np.int64)
-    mean = np.empty(ne, dtype=np.float64)
-    for j in range(ne):
-        x = order[j]
-        lo[j] = e_key[x] // num
-        hi[j] = e_key[x] % num
-        mean[j] = total[x] / count[x]
-    return lo, hi, mean
+                lo_arr[m] = min(a, b)
+                hi_arr[m] = max(a, b)
+                diffs[m] = _pair_diff(far[r * w + c], far[(r + dr) * w + c + dc], fx, fy)
+                bucket[lo_arr[m] + 1] += 1
+                m += 1
+    for i in range(num):
+        bucket[i + 1] += bucket[i]
+    order = np.empty(m, dtype=np.int64)
+    fill = bucket[:num].copy()
+    for j in range(m):
+        order[fill[lo_arr[j]]] = j
+        fill[lo_arr[j]] += 1
+    mark = np.full(num, -1, dtype=np.int64)
+    seen = np.empty(num, dtype=np.int64)
+    out_lo = np.empty(m, dtype=np.int64)
+    out_hi = np.empty(m, dtype=np.int64)
+    total = np.zeros(m, dtype=np.float64)
+    count = np.zeros(m, dtype=np.int64)
+    e = 0
+    for lo in range(num):
+        s, t = bucket[lo], bucket[lo + 1]
+        if s == t:
+            continue
+        k = 0
+        for j in range(s, t):
+            hv = hi_arr[order[j]]
+            if mark[hv] < 0:
+                mark[hv] = 0
+                seen[k] = hv
+                k += 1
+        his = seen[:k]
+        his.sort()
+        for q in range(k):
+            mark[his[q]] = e + q
+            out_lo[e + q] = lo
+            out_hi[e + q] = his[q]
+        for j in range(s, t):
+            idx = order[j]
+            x = mark[hi_arr[idx]]
+            total[x] += diffs[idx]
+            count[x] += 1
+        for q in range(k):
+            mark[his[q]] = -1
+        e += k
+    return out_lo[:e], out_hi[:e], total[:e] / count[:e]
 
 
 @njit(cache=True, nogil=True)

@@ -269,7 +269,7 @@ def generate(cfg: SynthConfig, root: Path, workers: int = 2) -> Path:
     """Write dataset ``cfg`` under ``root`` (gt/ split dir + pred/); cached by config."""
     root = Path(root)
     marker = root / "synth.json"
-    want = asdict(cfg)
+    want = json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as in the marker
     if marker.is_file() and json.loads(marker.read_text()) == want:
         return root
     known = [
