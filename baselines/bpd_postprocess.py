@@ -3,14 +3,18 @@
 A reimplementation of the Super-BPD segmentation algorithm (Wan et al., CVPR 2020)
 with an edge list instead of the dense N x N matrices of the CUDA original:
 
-1. **Parents.** The angle of every pixel, theta = atan2(field[1], field[0]) in
-   [0, 2*pi) (channel 0 = row displacement, channel 1 = column displacement), is
-   quantised to one of 8 neighbours; that neighbour is the pixel's parent unless it
-   lies outside the image or its angle differs by more than ``theta_a`` (then the
-   pixel is a *root*, its own parent).
-2. **Super-BPDs.** Connected components of the parent forest.
+1. **Parents.** The direction of every pixel, theta = atan2(field[1], field[0])
+   (channel 0 = row displacement, channel 1 = column displacement), is quantised
+   to one of 8 neighbours; that neighbour is the pixel's parent unless it lies
+   outside the image or its direction differs by more than ``theta_a`` (then the
+   pixel is a *root*, its own parent).  Directions are handled as float32 unit
+   vectors: differences are compared through dot products and only the region
+   adjacency graph takes an arccos (no per-pixel arctangent).
+2. **Super-BPDs.** The trees of the parent forest (a cycle of parent links,
+   possible in a vortex of a predicted field, is broken at its smallest pixel).
 3. **Root merging.** Root pixels within rows [0, +3] x cols [-3, +3] of each other
-   are joined (this glues the medial axis of a region into one super-BPD).
+   are joined (this glues the medial axis of a region into one super-BPD),
+   computed as the connected components of 3 x 3 boxes grown from the roots.
 4. **Region adjacency graph.** For each pair of 4-adjacent pixels in different
    super-BPDs, both pixels follow their parents ``steps`` times (into each region's
    interior) and the circular angle difference of the two end points is averaged
@@ -24,7 +28,7 @@ with an edge list instead of the dense N x N matrices of the CUDA original:
    has a repulsive edge to the other (repulsion sets are united on merging).
 
 Two backends give identical labels: compiled numba kernels (``_bpd_numba``, the
-default when numba is installed; about 20 ms for a 641 x 641 field on one core) and
+default when numba is installed; 20-35 ms for a 641 x 641 field on one core) and
 vectorised numpy with a pure-Python merging loop (the reference).
 
 Differences from the CUDA original (documented in baselines/README.md): repulsion

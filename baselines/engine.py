@@ -84,10 +84,27 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by the trainer (tensors and plain data only:
+    ``weights_only`` loading never runs code from the file).
+
+    Raises:
+        FileNotFoundError: no such file.
+        GossInputError: the file is not a readable checkpoint.
+    """
+    import pickle
+
+    from goss_bench.errors import GossInputError
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: checkpoint not found")
-    return torch.load(p, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise GossInputError(f"{p}: not a readable checkpoint ({exc})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise GossInputError(f"{p}: not a goss-bench baseline checkpoint (no 'model' entry)")
+    return state
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

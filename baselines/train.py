@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         res = train(cfg, args.split_dir, args.images_root, progress=False if args.no_progress else None)
-    except GossInputError as exc:
+    except (GossInputError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not res.is_main:

@@ -168,6 +168,7 @@ def test_cli_score_accepts_predictions(tiny_split: Path, tmp_path: Path) -> None
     assert rc == 0
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 def test_builder_split_end_to_end(tmp_path: Path) -> None:
     """Train and evaluate on a split made by `goss_bench.builder` from the test data
     generator's COCO-Stuff copy (N = 111), then score it with the CLI."""
@@ -231,3 +232,7 @@ def test_train_dataset_items_and_errors(tiny_split: Path, tmp_path: Path,
     assert eval_main(["--checkpoint", str(tmp_path / "nope.pth"), "--split-dir", str(tiny_split),
                       "--out", str(tmp_path / "p")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    assert eval_main(["--checkpoint", str(tmp_path / "junk.pth"), "--split-dir", str(tiny_split),
+                      "--out", str(tmp_path / "p")]) == 2
+    assert "junk.pth: not a readable checkpoint" in capsys.readouterr().err
