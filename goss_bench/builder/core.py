@@ -85,18 +85,18 @@ def make_tables(split: Split) -> LabelTables:
         from goss_bench.datasets import cityscapes
 
         raw_of = {}
-        for c in cityscapes.classes():
-            if 0 <= c.id < 256:
-                raw_of[c.id] = c.id
-                source_id[c.id] = c.id
-                valid[c.id] = True
-                has_inst[c.id] = c.has_instances
-    for i, c in enumerate(split.known):
-        train[raw_of[c.source_id]] = i
-        test[raw_of[c.source_id]] = i
-    for c in split.unknown:
-        test[raw_of[c.source_id]] = n
-        unknown[raw_of[c.source_id]] = True
+        for lab in cityscapes.classes():
+            if 0 <= lab.id < 256:
+                raw_of[lab.id] = lab.id
+                source_id[lab.id] = lab.id
+                valid[lab.id] = True
+                has_inst[lab.id] = lab.has_instances
+    for i, sc in enumerate(split.known):
+        train[raw_of[sc.source_id]] = i
+        test[raw_of[sc.source_id]] = i
+    for sc in split.unknown:
+        test[raw_of[sc.source_id]] = n
+        unknown[raw_of[sc.source_id]] = True
     cluster = test != VOID
     status = np.where(valid, np.where(unknown, STATUS_UNKNOWN, STATUS_OK), STATUS_INVALID)
     return LabelTables(

@@ -160,11 +160,11 @@ def _coco_json(root: Path, subset: str) -> list[WorkItem]:
     }
     for part, data, p in (("stuff", stuff, stuff_p), ("thing", inst, inst_p)):
         for a in data["annotations"]:
-            iid = a.get("image_id") if isinstance(a, dict) else None
-            if iid not in images:
+            ref = a.get("image_id") if isinstance(a, dict) else None
+            if ref not in images:
                 raise GossInputError(f"{p}: annotation {a.get('id') if isinstance(a, dict) else a!r} "
-                                     f"refers to image {iid!r}, which is not in 'images'")
-            by_img[part][iid].append(a)
+                                     f"refers to image {ref!r}, which is not in 'images'")
+            by_img[part][ref].append(a)
     items = []
     for iid, (stem, h, w) in images.items():
         items.append(
