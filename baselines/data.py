@@ -85,9 +85,9 @@ def normalise(image: np.ndarray, mean: list[float], std: list[float]) -> torch.T
 def _resize(im: Image.Image, lab: np.ndarray | None, scale: float):  # noqa: ANN202
     w, h = im.size
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    im = im.resize((nw, nh), Image.BILINEAR)
+    im = im.resize((nw, nh), Image.Resampling.BILINEAR)
     if lab is not None:
-        lab = np.asarray(Image.fromarray(lab).resize((nw, nh), Image.NEAREST))
+        lab = np.asarray(Image.fromarray(lab).resize((nw, nh), Image.Resampling.NEAREST))
     return im, lab
 
 

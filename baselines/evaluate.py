@@ -98,7 +98,7 @@ def predict(
     dtype = amp_dtype(cfg.train.amp, device) if device.type == "cuda" else None
     model.eval()
     for i in range(len(dataset)):
-        item = dataset[i]
+        item: dict[str, Any] = dataset[i]
         img = item["image"][None].to(device)
         with autocast(device, dtype):
             out = model(img)

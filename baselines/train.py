@@ -213,6 +213,7 @@ def _train(cfg: Config, split_dir: Path, images_root, info: DistInfo, progress) 
 
     dataset = TrainDataset(split_dir, cfg.data, num_known, images_root, seed=tc.seed,
                            with_unknown=cfg.model.type == "n+1")
+    sampler: torch.utils.data.Sampler
     if info.distributed:
         sampler = DistributedSampler(dataset, info.world_size, info.rank, shuffle=True, seed=tc.seed)
     else:
