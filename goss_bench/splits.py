@@ -42,6 +42,7 @@ from goss_bench.io import write_text_atomic
 
 FORMAT_VERSION = 1
 TRAIN_IMAGE_RULES = ("all", "without-unknown")
+TRAIN_UNKNOWN_RULES = ("void", "unknown")
 TEST_IMAGE_RULES = ("all", "with-unknown")
 UNKNOWN_GROUP_MODES = ("connectivity", "instances")
 CONNECTIVITIES = (4, 8)
@@ -73,8 +74,10 @@ class Rules:
 
     Attributes:
         train_images: ``"without-unknown"`` keeps only training images with no
-            unknown pixel (COCO); ``"all"`` keeps all (Cityscapes). Unknown pixels of
-            kept training images become void (255).
+            unknown pixel (COCO); ``"all"`` keeps all (Cityscapes).
+        train_unknown: what unknown pixels of kept training images become:
+            ``"void"`` (255, the paper's benchmark) or ``"unknown"`` (N, to train an
+            N+1 model with a supervised unknown class, as the authors' release did).
         test_images: ``"with-unknown"`` keeps only test images with at least one
             unknown pixel (COCO); ``"all"`` keeps all (Cityscapes).
         connectivity: 4 or 8; neighbourhood of the connected components that form
@@ -86,6 +89,7 @@ class Rules:
     """
 
     train_images: str = "without-unknown"
+    train_unknown: str = "void"
     test_images: str = "with-unknown"
     connectivity: int = 8
     unknown_groups: str = "connectivity"
@@ -94,6 +98,7 @@ class Rules:
     def to_dict(self) -> dict[str, Any]:
         return {
             "train_images": self.train_images,
+            "train_unknown": self.train_unknown,
             "test_images": self.test_images,
             "connectivity": self.connectivity,
             "unknown_groups": self.unknown_groups,
@@ -364,6 +369,8 @@ def _parse_classes(
 def _check_rules(r: dict[str, Any], where: object) -> None:
     if r["train_images"] not in TRAIN_IMAGE_RULES:
         raise GossInputError(f"{where}: rules.train_images must be one of {TRAIN_IMAGE_RULES}")
+    if r["train_unknown"] not in TRAIN_UNKNOWN_RULES:
+        raise GossInputError(f"{where}: rules.train_unknown must be one of {TRAIN_UNKNOWN_RULES}")
     if r["test_images"] not in TEST_IMAGE_RULES:
         raise GossInputError(f"{where}: rules.test_images must be one of {TEST_IMAGE_RULES}")
     if r["connectivity"] not in CONNECTIVITIES:

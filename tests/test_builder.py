@@ -185,8 +185,8 @@ def test_coco_png_every_official_split(coco_root, tmp_path, name):
     meta = json.loads((out / "split.json").read_text())
     assert meta["num_known"] == split.num_known == 111
     assert [c["name"] for c in meta["known"]] == [c.name for c in split.known]
-    assert meta["options"] == {"train_images": "without-unknown", "test_images": "with-unknown",
-                               "connectivity": 8, "unknown_groups": "connectivity",
+    assert meta["options"] == {"train_images": "without-unknown", "train_unknown": "void",
+                               "test_images": "with-unknown", "connectivity": 8, "unknown_groups": "connectivity",
                                "min_group_area": 0, "source": "png"}
     # the scorer accepts the split directory: GT scored against itself is perfect
     r = goss_bench.score(out / "test", out, average="present")
@@ -562,3 +562,34 @@ def test_make_built_split_helper(tmp_path):
     meta = json.loads((out / "split.json").read_text())
     assert meta["num_known"] == 16 and meta["options"]["min_group_area"] == 2
     assert len(list((out / "test" / "groups").glob("*.png"))) == 2
+
+
+def test_train_unknown_option_writes_n_in_training_maps(cs_root, tmp_path):
+    """--train-unknown unknown: training pixels of unknown classes become N, the rest as usual."""
+    from goss_bench.cli import main as cli_main
+
+    split = load_split("manual-16-3", "cityscapes")
+    out = tmp_path / "cs"
+    code = cli_main(["build-split", "--dataset", "cityscapes", "--split", "manual-16-3",
+                     "--root", str(cs_root), "--out", str(out), "--train-unknown", "unknown",
+                     "--no-progress"])
+    assert code == 0
+    meta = json.loads((out / "split.json").read_text())
+    assert meta["options"]["train_unknown"] == "unknown"
+    unknown_raw = [_raw_value("cityscapes", c.source_id) for c in split.unknown]
+    raws = cs_raw_maps(cs_root, "train")
+    saw_unknown = False
+    for stem, raw in raws.items():
+        sem = read_label_png(out / "train" / "semantic" / f"{stem}.png")
+        want = expected_train(raw, split)
+        is_unk = np.isin(raw, unknown_raw)
+        want[is_unk] = split.num_known
+        saw_unknown |= bool(is_unk.any())
+        np.testing.assert_array_equal(sem, want)
+    assert saw_unknown, "the generated Cityscapes frames should contain unknown classes"
+    # the default keeps the paper's rule: unknown training pixels are void
+    default = build_split("cityscapes", "manual-16-3", cs_root, tmp_path / "default")
+    assert default.train_images == len(raws)
+    for stem, raw in raws.items():
+        sem = read_label_png(tmp_path / "default" / "train" / "semantic" / f"{stem}.png")
+        np.testing.assert_array_equal(sem, expected_train(raw, split))

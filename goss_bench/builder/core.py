@@ -94,7 +94,9 @@ def make_tables(split: Split) -> LabelTables:
     for i, sc in enumerate(split.known):
         train[raw_of[sc.source_id]] = i
         test[raw_of[sc.source_id]] = i
+    train_unknown = n if split.rules.train_unknown == "unknown" else VOID
     for sc in split.unknown:
+        train[raw_of[sc.source_id]] = train_unknown
         test[raw_of[sc.source_id]] = n
         unknown[raw_of[sc.source_id]] = True
     cluster = test != VOID

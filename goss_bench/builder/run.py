@@ -95,6 +95,7 @@ def build_split(
     min_group_area: int | None = None,
     train_images: str | None = None,
     test_images: str | None = None,
+    train_unknown: str | None = None,
 ) -> BuildSummary:
     """Build the GOSS split directory of ``split`` from a COCO-Stuff or Cityscapes copy.
 
@@ -110,8 +111,8 @@ def build_split(
         overwrite: rebuild everything, ignoring (and replacing) a previous build in ``out``
             (by default a previous build of the same split and options is resumed, and
             one with other classes or options is an error).
-        connectivity, unknown_groups, min_group_area, train_images, test_images:
-            override the split's rules (None keeps the split file's value).
+        connectivity, unknown_groups, min_group_area, train_images, test_images,
+        train_unknown: override the split's rules (None keeps the split file's value).
 
     Returns:
         a :class:`BuildSummary`. Raises GossInputError on bad input (unless
@@ -127,6 +128,7 @@ def build_split(
         min_group_area=min_group_area,
         train_images=train_images,
         test_images=test_images,
+        train_unknown=train_unknown,
     )
     if sp.rules.unknown_groups == "instances" and dataset == "coco" and source == "png":
         raise GossInputError(

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="unknown groups smaller than this many pixels become void (default 0)")
     p.add_argument("--train-images", choices=("all", "without-unknown"), default=None,
                    help="which training images to keep (split file default)")
+    p.add_argument("--train-unknown", choices=("void", "unknown"), default=None,
+                   help="unknown pixels of training images become void (255, the paper's "
+                        "benchmark; split file default) or N (to train an N+1 model)")
     p.add_argument("--test-images", choices=("all", "with-unknown"), default=None,
                    help="which test images to keep (split file default)")
     p.add_argument("--skip-bad", action="store_true",
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         min_group_area=args.min_group_area,
         train_images=args.train_images,
         test_images=args.test_images,
+        train_unknown=args.train_unknown,
     )
     print(format_summary(summary))
     return 0
