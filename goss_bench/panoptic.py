@@ -39,6 +39,7 @@ from PIL import Image
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import read_label_png, write_bytes_atomic, write_text_atomic
+from goss_bench.progress import make_progress
 
 VOID = 255
 PANOPTIC_VOID = 0
@@ -365,7 +366,7 @@ def export_panoptic(
     stems = src.stems
     workers = max(1, int(workers))
     chunk = max(1, min(16, len(stems) // (workers * 4) or 1))
-    bar = _progress(progress, len(stems))
+    bar = make_progress(progress, len(stems), "exporting")
     records: list[dict[str, Any]] = []
     try:
         if workers == 1:
@@ -412,26 +413,3 @@ def export_panoptic(
     )
 
 
-def _progress(progress: bool | Callable[[int, int], None], total: int) -> Callable[..., None]:
-    if callable(progress):
-        done = [0]
-
-        def cb(k: int, close: bool = False) -> None:
-            if k:
-                done[0] += k
-                progress(done[0], total)
-
-        return cb
-    if not progress:
-        return lambda k, close=False: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="img", desc="exporting", leave=False, disable=None)
-
-    def update(k: int, close: bool = False) -> None:
-        if k:
-            bar.update(k)
-        if close:
-            bar.close()
-
-    return update

@@ -23,6 +23,7 @@ from goss_bench.errors import GossInputError, GossWarning
 from goss_bench.io import DEFAULT_MAX_PIXELS, read_label_png
 from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulator
 from goss_bench.metrics.pq import LabelValueError
+from goss_bench.progress import make_progress
 from goss_bench.result import ScoreResult
 
 VOID = 255
@@ -346,7 +347,7 @@ def accumulate(
     workers = max(1, int(workers))
     chunk = max(1, min(16, len(stems) // (workers * 4) or 1))
     total = len(stems)
-    bar = _progress(progress, total)
+    bar = make_progress(progress, total, "scoring")
     acc = GossAccumulator(
         num_known=gt.num_known,
         class_names=gt.class_names,
@@ -372,32 +373,6 @@ def accumulate(
     finally:
         bar(0, close=True)
     return acc
-
-
-def _progress(progress: bool | Callable[[int, int], None], total: int) -> Callable[..., None]:
-    """Adapt ``progress`` (False, True for a tqdm bar, or a callback(done, total))."""
-    if callable(progress):
-        done = [0]
-
-        def cb(k: int, close: bool = False) -> None:
-            if k:
-                done[0] += k
-                progress(done[0], total)
-
-        return cb
-    if not progress:
-        return lambda k, close=False: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="img", desc="scoring", leave=False)
-
-    def update(k: int, close: bool = False) -> None:
-        if k:
-            bar.update(k)
-        if close:
-            bar.close()
-
-    return update
 
 
 def score(
