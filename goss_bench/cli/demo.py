@@ -86,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="train for fewer iterations (tests, CI)"
     )
     p.add_argument(
-        "--iterations", type=int, default=None, help="training iterations (default 300, quick 40)"
+        "--iterations", type=int, default=None, help="training iterations (default 600, quick 40)"
     )
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument(
@@ -290,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fresh and paths.work.exists():
         shutil.rmtree(paths.work)
     paths.work.mkdir(parents=True, exist_ok=True)
-    iterations = args.iterations or (40 if args.quick else 300)
+    iterations = args.iterations or (40 if args.quick else 600)
     t0 = time.monotonic()
 
     _step(1, f"building the {SPLIT} split from {args.data}")
