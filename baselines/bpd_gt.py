@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-VOID = 255
+from goss_bench.io import VOID
 
 _STRUCTURES = {
     4: ndimage.generate_binary_structure(2, 1),

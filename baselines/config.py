@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from baselines.bpd_postprocess import BPDParams
+
 MODEL_TYPES = ("n", "n+1")
 HEAD_TYPES = ("softmax", "dml")
 IDENTIFICATIONS = ("msp", "maxlogit", "dml", "n+1", "n+1-ca")
@@ -118,12 +120,13 @@ class EvalConfig:
     beta: float = 5.0
     resize_longest: int = 641
     bpd_stride: int = 1
-    theta_a: float = 45.0
-    theta_l: float = 116.0
-    theta_s: float = 68.0
-    s_o: float = 5.0
-    area_small: int = 250
-    area_large: int = 1500
+    # Super-BPD thresholds: defaults are BPDParams' published values (one place)
+    theta_a: float = BPDParams.theta_a
+    theta_l: float = BPDParams.theta_l
+    theta_s: float = BPDParams.theta_s
+    s_o: float = BPDParams.s_o
+    area_small: int = BPDParams.area_small
+    area_large: int = BPDParams.area_large
     workers: int = 2
 
 

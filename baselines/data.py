@@ -23,11 +23,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from baselines.bpd_gt import bpd_ground_truth
+from goss_bench import layout
 from goss_bench.errors import GossInputError
-from goss_bench.io import read_label_png
-from goss_bench.scoring import load_split_info
-
-VOID = 255
+from goss_bench.io import VOID, read_label_png
+from goss_bench.layout import load_split_info
 
 
 @dataclass(frozen=True)
@@ -48,21 +47,13 @@ def split_info(split_dir: str | os.PathLike[str]) -> SplitInfo:
 def read_image_list(
     split_dir: str | os.PathLike[str], subset: str, images_root: str | os.PathLike[str] | None = None
 ) -> list[tuple[str, Path]]:
-    """[(stem, image path)] from ``<split_dir>/<subset>/images.txt``, in file order."""
+    """[(stem, image path)] from ``<split_dir>/<subset>/images.txt``, in file order.
+
+    Relative paths are resolved against ``images_root`` (default: the split directory).
+    """
     split = Path(split_dir)
     listing = split / subset / "images.txt"
-    if not listing.is_file():
-        raise GossInputError(f"{listing}: image list not found")
-    root = Path(images_root) if images_root is not None else split
-    out: list[tuple[str, Path]] = []
-    for n, line in enumerate(listing.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) != 2:
-            raise GossInputError(f"{listing}:{n}: expected '<stem> <image path>', got {line!r}")
-        p = Path(parts[1])
-        out.append((parts[0], p if p.is_absolute() else root / p))
+    out = layout.read_image_list(listing, Path(images_root) if images_root is not None else split)
     if not out:
         raise GossInputError(f"{listing}: no images listed")
     return out

@@ -19,7 +19,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-VOID = 255
 EPS = 1e-8
 
 

@@ -28,8 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
-from goss_bench.io import read_label_png, write_bytes_atomic, write_text_atomic
-from goss_bench.progress import make_progress
+from goss_bench.io import VOID, read_label_png, write_bytes_atomic, write_text_atomic
+from goss_bench.layout import LabelFolder, read_image_list, resolve_label_folder
+from goss_bench.pool import map_chunks
 
-VOID = 255
 PANOPTIC_VOID = 0
 MAX_SEGMENT_ID = (1 << 24) - 1
 """Largest id an RGB panoptic PNG can hold."""
@@ -66,75 +65,16 @@ class PanopticExport:
 
 @dataclass(frozen=True)
 class _Source:
-    root: Path
-    num_known: int
-    class_names: list[str] | None
-    stems: list[str]
+    folder: LabelFolder
     image_files: dict[str, str]
-
-
-def _load_split(split_json: Path) -> tuple[int, list[str] | None]:
-    # imported lazily: scoring is the lead's module and pulls in the metrics
-    from goss_bench.scoring import load_split_info
-
-    return load_split_info(split_json)
-
-
-def _read_images_txt(path: Path) -> dict[str, str]:
-    """``<stem> <path of the RGB image>`` lines -> {stem: basename}; {} when absent."""
-    if not path.is_file():
-        return {}
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2:
-            out[parts[0]] = os.path.basename(parts[1])
-    return out
+    """stem -> file name of its RGB image (from images.txt), for ``file_name``."""
 
 
 def resolve_source(src_dir: str | os.PathLike[str], num_known: int | None) -> _Source:
     """Find the folder holding semantic/ (a split directory uses test/) and N."""
-    src = Path(src_dir)
-    if not src.is_dir():
-        raise GossInputError(f"{src}: folder does not exist")
-    root, split_json = src, None
-    if (src / "split.json").is_file():
-        root, split_json = src / "test", src / "split.json"
-    elif src.name == "test" and (src.parent / "split.json").is_file():
-        split_json = src.parent / "split.json"
-    names = None
-    if split_json is not None:
-        n_split, names = _load_split(split_json)
-        if num_known is not None and num_known != n_split:
-            raise GossInputError(
-                f"{split_json}: split has N={n_split} known classes but --num-known {num_known} "
-                "was given"
-            )
-        num_known = n_split
-    if num_known is None:
-        raise GossInputError(
-            f"{src}: no split.json found; pass the number of known classes with --num-known N"
-        )
-    if not 1 <= num_known <= 254:
-        raise GossInputError(f"number of known classes must be in 1..254, got {num_known}")
-    sem = root / "semantic"
-    if not sem.is_dir():
-        raise GossInputError(
-            f"{root}: expected a GOSS folder with semantic/ and groups/ "
-            "(or a split directory with split.json and test/)"
-        )
-    stems = sorted(
-        p.name[:-4] for p in sem.iterdir() if p.name.endswith(".png") and not p.name.startswith(".")
-    )
-    if not stems:
-        raise GossInputError(f"{sem}: folder holds no .png files")
-    return _Source(
-        root=root,
-        num_known=int(num_known),
-        class_names=names,
-        stems=stems,
-        image_files=_read_images_txt(root / "images.txt"),
-    )
+    f = resolve_label_folder(src_dir, num_known)
+    listing = read_image_list(f.root / "images.txt", f.split_dir, required=False)
+    return _Source(f, {stem: path.name for stem, path in listing})
 
 
 def make_categories(num_known: int, class_names: Sequence[str] | None = None) -> list[dict]:
@@ -288,12 +228,12 @@ class _Job:
 
 def _export_one(job: _Job, stem: str) -> dict[str, Any]:
     """Convert one image; writes the PNG, returns (image entry, annotation)."""
-    n = job.src.num_known
-    sem_p = job.src.root / "semantic" / f"{stem}.png"
+    n = job.src.folder.num_known
+    sem_p = job.src.folder.root / "semantic" / f"{stem}.png"
     sem = read_label_png(sem_p, bits=(8,), what="semantic map")
     grp = None
     if (sem == n).any():
-        grp_p = job.src.root / "groups" / f"{stem}.png"
+        grp_p = job.src.folder.root / "groups" / f"{stem}.png"
         if not grp_p.is_file():
             raise GossInputError(
                 f"{grp_p}: missing group map ({sem_p} has unknown pixels, value {n})"
@@ -331,11 +271,6 @@ def _export_chunk(job: _Job, stems: Sequence[str]) -> list[dict[str, Any]]:
     return [_export_one(job, s) for s in stems]
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def export_panoptic(
     src_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -359,40 +294,24 @@ def export_panoptic(
         GossInputError: bad input, with a message naming the file.
     """
     src = resolve_source(src_dir, num_known)
+    f = src.folder
     out = Path(out_dir)
     png_dir = out / "panoptic"
     png_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(src, png_dir)
-    stems = src.stems
-    workers = max(1, int(workers))
-    chunk = max(1, min(16, len(stems) // (workers * 4) or 1))
-    bar = make_progress(progress, len(stems), "exporting")
-    records: list[dict[str, Any]] = []
-    try:
-        if workers == 1:
-            for part in _chunks(stems, chunk):
-                records.extend(_export_chunk(job, part))
-                bar(len(part))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_export_chunk, job, p) for p in _chunks(stems, chunk)]
-                try:
-                    for fut in futures:
-                        part_records = fut.result()
-                        records.extend(part_records)
-                        bar(len(part_records))
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
-    finally:
-        bar(0, close=True)
-    categories = make_categories(src.num_known, src.class_names)
+    records = [
+        rec
+        for part in map_chunks(
+            _export_chunk, job, f.stems, workers=workers, progress=progress, desc="exporting"
+        )
+        for rec in part
+    ]
+    categories = make_categories(f.num_known, f.class_names)
     doc = {
         "info": {
             "description": "GOSS folder exported by goss-bench export-panoptic",
-            "source": str(src.root),
-            "num_known": src.num_known,
+            "source": str(f.root),
+            "num_known": f.num_known,
         },
         "licenses": [],
         "images": [r["image"] for r in records],
@@ -405,10 +324,10 @@ def export_panoptic(
     return PanopticExport(
         json_path=json_path,
         png_dir=png_dir,
-        num_known=src.num_known,
+        num_known=f.num_known,
         num_images=len(records),
         num_segments=len(segs),
-        num_unknown_segments=sum(1 for s in segs if s["category_id"] == src.num_known + 1),
+        num_unknown_segments=sum(1 for s in segs if s["category_id"] == f.num_known + 1),
         categories=categories,
     )
 

@@ -8,11 +8,9 @@ name the offending file.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,29 +18,22 @@ from typing import Any
 import numpy as np
 
 from goss_bench.errors import GossInputError, GossWarning
-from goss_bench.io import DEFAULT_MAX_PIXELS, read_label_png
+from goss_bench.io import DEFAULT_MAX_PIXELS, VOID, read_label_png
+from goss_bench.layout import LabelFolder, list_stems, resolve_label_folder
 from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulator
 from goss_bench.metrics.pq import LabelValueError
-from goss_bench.progress import make_progress
+from goss_bench.pool import map_chunks
 from goss_bench.result import ScoreResult
-
-VOID = 255
 
 
 @dataclass(frozen=True)
-class GTSource:
-    """A resolved ground-truth folder.
+class GTSource(LabelFolder):
+    """A resolved ground-truth folder (a :class:`LabelFolder` with groups/).
 
-    root: the folder holding semantic/, groups/ (and optionally clusters/).
-    split_json: the split.json it came from, if any.
+    has_clusters: the folder has clusters/ (for the GS metrics).
     """
 
-    root: Path
-    num_known: int
-    class_names: list[str] | None
-    split_json: Path | None
-    stems: list[str]
-    has_clusters: bool
+    has_clusters: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,77 +46,12 @@ class PredSource:
     extra: list[str]
 
 
-def _list_stems(folder: Path) -> list[str]:
-    return sorted(
-        p.name[:-4]
-        for p in folder.iterdir()
-        if p.name.endswith(".png") and not p.name.startswith(".")
-    )
-
-
-def load_split_info(split_json: Path) -> tuple[int, list[str] | None]:
-    """Read N and the known class names from a split.json."""
-    try:
-        data = json.loads(split_json.read_text())
-    except (OSError, ValueError) as exc:
-        raise GossInputError(f"{split_json}: cannot read split file ({exc})") from None
-    n = data.get("num_known") if isinstance(data, dict) else None
-    if not isinstance(n, int) or not 1 <= n <= 254:
-        raise GossInputError(f"{split_json}: expected an integer 'num_known' in 1..254")
-    names = None
-    known = data.get("known")
-    if isinstance(known, list) and len(known) == n:
-        try:
-            ordered = sorted(known, key=lambda c: c["train_id"])
-            names = [str(c["name"]) for c in ordered]
-        except (KeyError, TypeError):
-            names = None
-    return n, names
-
-
 def resolve_gt(gt_dir: str | os.PathLike[str], num_known: int | None = None) -> GTSource:
     """Find the GT folder: a split directory (uses test/) or a plain folder."""
-    gt = Path(gt_dir)
-    if not gt.is_dir():
-        raise GossInputError(f"{gt}: ground-truth folder does not exist")
-    split_json = None
-    root = gt
-    if (gt / "split.json").is_file():
-        split_json = gt / "split.json"
-        root = gt / "test"
-    elif (gt.parent / "split.json").is_file() and gt.name == "test":
-        split_json = gt.parent / "split.json"
-    names = None
-    if split_json is not None:
-        n_split, names = load_split_info(split_json)
-        if num_known is not None and num_known != n_split:
-            raise GossInputError(
-                f"{split_json}: split has N={n_split} known classes but --num-known {num_known} was given"
-            )
-        num_known = n_split
-    if num_known is None:
-        raise GossInputError(
-            f"{gt}: no split.json found; pass the number of known classes with --num-known N"
-        )
-    sem = root / "semantic"
-    if not sem.is_dir():
-        raise GossInputError(
-            f"{root}: expected a GOSS ground-truth folder with semantic/ and groups/ "
-            "(or a split directory with split.json and test/)"
-        )
-    stems = _list_stems(sem)
-    if not stems:
-        raise GossInputError(f"{sem}: ground-truth folder holds no .png files")
-    if not (root / "groups").is_dir():
-        raise GossInputError(f"{root}: missing groups/ folder (uint16 unknown group ids)")
-    return GTSource(
-        root=root,
-        num_known=int(num_known),
-        class_names=names,
-        split_json=split_json,
-        stems=stems,
-        has_clusters=(root / "clusters").is_dir(),
-    )
+    f = resolve_label_folder(gt_dir, num_known, what="ground-truth")
+    if not (f.root / "groups").is_dir():
+        raise GossInputError(f"{f.root}: missing groups/ folder (uint16 unknown group ids)")
+    return GTSource(**vars(f), has_clusters=(f.root / "clusters").is_dir())
 
 
 def resolve_pred(pred_dir: str | os.PathLike[str], gt: GTSource) -> PredSource:
@@ -137,7 +63,7 @@ def resolve_pred(pred_dir: str | os.PathLike[str], gt: GTSource) -> PredSource:
         raise GossInputError(
             f"{pred}: expected a prediction folder with semantic/ and groups/ (see FORMAT.md)"
         )
-    pred_stems = set(_list_stems(sem))
+    pred_stems = set(list_stems(sem))
     if not pred_stems:
         raise GossInputError(f"{sem}: prediction folder holds no .png files")
     gt_set = set(gt.stems)
@@ -179,95 +105,56 @@ class _Job:
 
 def _read_image(job: _Job, stem: str) -> dict[str, Any]:
     """Read and validate all maps of one image (pure; raises GossInputError)."""
-    gt, pred = job.gt, job.pred
+    gt, pred, n = job.gt, job.pred, job.gt.num_known
     gt_sem_p = gt.root / "semantic" / f"{stem}.png"
     gt_sem = read_label_png(
         gt_sem_p, bits=(8,), what="ground-truth semantic map", max_pixels=job.max_pixels
     )
     shape = gt_sem.shape
-    n = gt.num_known
 
-    def check(arr: np.ndarray, path: Path, what: str) -> np.ndarray:
+    def load(root: Path, sub: str, what: str, why_needed: str | None = None) -> np.ndarray:
+        """Read ``root/sub/<stem>.png`` (8 or 16 bit) and check its size against the GT."""
+        p = root / sub / f"{stem}.png"
+        if why_needed is not None and not p.is_file():
+            raise GossInputError(f"{p}: missing {what} ({why_needed})")
+        bits = (8,) if sub == "semantic" else (8, 16)
+        arr = read_label_png(p, bits=bits, what=what, max_pixels=job.max_pixels)
         if arr.shape != shape:
             raise GossInputError(
-                f"{path}: {what} has shape {arr.shape[0]}x{arr.shape[1]} (HxW) but the ground truth "
+                f"{p}: {what} has shape {arr.shape[0]}x{arr.shape[1]} (HxW) but the ground truth "
                 f"{gt_sem_p} is {shape[0]}x{shape[1]}"
             )
         return arr
 
-    gt_grp = None
+    out: dict[str, Any] = {"gt_sem": gt_sem, "gt_sem_path": gt_sem_p, "gt_grp": None}
     if (gt_sem == n).any():
-        p = gt.root / "groups" / f"{stem}.png"
-        if not p.is_file():
-            raise GossInputError(
-                f"{p}: missing ground-truth group map (the image has unknown pixels)"
-            )
-        gt_grp = check(
-            read_label_png(
-                p, bits=(8, 16), what="ground-truth group map", max_pixels=job.max_pixels
-            ),
-            p,
-            "ground-truth group map",
+        out["gt_grp"] = load(
+            gt.root, "groups", "ground-truth group map", "the image has unknown pixels"
         )
-    out: dict[str, Any] = {"gt_sem": gt_sem, "gt_grp": gt_grp, "gt_sem_path": gt_sem_p}
     pred_sem_p = pred.root / "semantic" / f"{stem}.png"
-    if stem in job.pred.missing:  # --allow-missing: an empty prediction
+    out["pred_sem_path"] = pred_sem_p
+    if stem in pred.missing:  # --allow-missing: an empty prediction
         out["pred_sem"] = np.full(shape, VOID, dtype=np.uint8)
         out["pred_grp"] = None
-        out["pred_sem_path"] = pred_sem_p
         if job.use_scores:
             out["scores"] = np.zeros(shape, dtype=np.uint16)
         if job.use_clusters:
             out["pred_clusters"] = np.zeros(shape, dtype=np.uint16)
     else:
-        pred_sem = check(
-            read_label_png(
-                pred_sem_p, bits=(8,), what="predicted semantic map", max_pixels=job.max_pixels
-            ),
-            pred_sem_p,
-            "predicted semantic map",
-        )
-        pred_grp = None
-        if (pred_sem == n).any():
-            p = pred.root / "groups" / f"{stem}.png"
-            if not p.is_file():
-                raise GossInputError(
-                    f"{p}: missing predicted group map ({pred_sem_p} has unknown pixels, value {n})"
-                )
-            pred_grp = check(
-                read_label_png(
-                    p, bits=(8, 16), what="predicted group map", max_pixels=job.max_pixels
-                ),
-                p,
-                "predicted group map",
+        out["pred_sem"] = load(pred.root, "semantic", "predicted semantic map")
+        out["pred_grp"] = None
+        if (out["pred_sem"] == n).any():
+            out["pred_grp"] = load(
+                pred.root, "groups", "predicted group map",
+                f"{pred_sem_p} has unknown pixels, value {n}",
             )
-        out.update(pred_sem=pred_sem, pred_grp=pred_grp, pred_sem_path=pred_sem_p)
         if job.use_scores:
-            p = pred.root / "scores" / f"{stem}.png"
-            out["scores"] = check(
-                read_label_png(p, bits=(8, 16), what="score map", max_pixels=job.max_pixels),
-                p,
-                "score map",
-            )
+            out["scores"] = load(pred.root, "scores", "score map")
         if job.use_clusters:
-            p = pred.root / "clusters" / f"{stem}.png"
-            out["pred_clusters"] = check(
-                read_label_png(
-                    p, bits=(8, 16), what="predicted cluster map", max_pixels=job.max_pixels
-                ),
-                p,
-                "predicted cluster map",
-            )
+            out["pred_clusters"] = load(pred.root, "clusters", "predicted cluster map")
     if job.use_clusters:
-        p = gt.root / "clusters" / f"{stem}.png"
-        if not p.is_file():
-            raise GossInputError(f"{p}: missing ground-truth cluster map")
-        out["gt_clusters"] = check(
-            read_label_png(
-                p, bits=(8, 16), what="ground-truth cluster map", max_pixels=job.max_pixels
-            ),
-            p,
-            "ground-truth cluster map",
+        out["gt_clusters"] = load(
+            gt.root, "clusters", "ground-truth cluster map", "GS metrics need it"
         )
     return out
 
@@ -297,11 +184,6 @@ def _score_chunk(job: _Job, stems: Sequence[str]) -> GossAccumulator:
             path = d["gt_sem_path"] if exc.side == "gt" else d["pred_sem_path"]
             raise GossInputError(f"{path}: {exc}") from None
     return acc
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def accumulate(
@@ -343,35 +225,16 @@ def accumulate(
             f"{pred.root}: GS metrics need clusters/ in both prediction and ground truth"
         )
     job = _Job(gt, pred, scores, clusters, void_as_unknown, keep_per_image, max_pixels)
-    stems = gt.stems
-    workers = max(1, int(workers))
-    chunk = max(1, min(16, len(stems) // (workers * 4) or 1))
-    total = len(stems)
-    bar = make_progress(progress, total, "scoring")
     acc = GossAccumulator(
         num_known=gt.num_known,
         class_names=gt.class_names,
         void_as_unknown=void_as_unknown,
         keep_per_image=keep_per_image,
     )
-    try:
-        if workers == 1:
-            for part in _chunks(stems, chunk):
-                acc.merge(_score_chunk(job, part))
-                bar(len(part))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_score_chunk, job, part) for part in _chunks(stems, chunk)]
-                try:
-                    for fut, part in zip(futures, _chunks(stems, chunk), strict=True):
-                        acc.merge(fut.result())
-                        bar(len(part))
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
-    finally:
-        bar(0, close=True)
+    for part in map_chunks(
+        _score_chunk, job, gt.stems, workers=workers, progress=progress, desc="scoring"
+    ):
+        acc.merge(part)
     return acc
 
 

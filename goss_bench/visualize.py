@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from goss_bench.io import VOID, read_label_png
+from goss_bench.layout import LabelFolder, read_image_list
 from goss_bench.metrics.pq import STATUS_ERROR, STATUS_IGNORED, STATUS_MATCHED, segment_status
 from goss_bench.metrics.segments import compact_ids
 
-VOID = 255
 VOID_COLOR = (128, 128, 128)
 HATCH_COLOR = (80, 80, 80)
 OUTLINE_COLOR = (255, 255, 255)
@@ -196,14 +197,28 @@ def render_panel(
     return canvas, PanelLayout(scale=scale, panel_origins=tuple(origins), panel_size=(pw, ph))
 
 
-def load_image_list(images_txt: Path) -> dict[str, Path]:
-    """Parse ``images.txt`` (``<stem> <path>`` per line); relative paths are relative to it."""
-    out: dict[str, Path] = {}
-    if not images_txt.is_file():
-        return out
-    for line in images_txt.read_text().splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2:
-            p = Path(parts[1])
-            out[parts[0]] = p if p.is_absolute() else images_txt.parent / p
-    return out
+def load_gt_maps(gt_root: Path, stem: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """GT semantic (uint8 (H, W)) and group map (uint16 (H, W), None when absent) of one image."""
+    sem = read_label_png(gt_root / "semantic" / f"{stem}.png", what="ground-truth semantic map")
+    grp_p = gt_root / "groups" / f"{stem}.png"
+    grp = read_label_png(grp_p, bits=(8, 16)) if grp_p.is_file() else None
+    return sem, grp
+
+
+def photo_paths(gt: LabelFolder) -> dict[str, Path]:
+    """stem -> RGB photo path, from the folder's images.txt ({} when there is none)."""
+    return dict(read_image_list(gt.root / "images.txt", gt.split_dir, required=False))
+
+
+def load_photo(path: Path | None) -> np.ndarray | None:
+    """The RGB photo (uint8 (H, W, 3)) at ``path``, or None when absent or unreadable.
+
+    With None the panel shows a grey image instead of the photo.
+    """
+    if path is None or not path.is_file():
+        return None
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError:
+        return None

@@ -5,13 +5,11 @@ from __future__ import annotations
 import io
 import zipfile
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
-from goss_bench.io import read_label_png
 from server.validation import Layout, ZipCheck, check_zip
 
 
@@ -36,7 +34,7 @@ def render_submission_panel(
 ) -> bytes:
     """PNG bytes of image | GT | prediction | errors for one stem of a submission."""
     from goss_bench.scoring import resolve_gt
-    from goss_bench.visualize import load_image_list, render_panel
+    from goss_bench.visualize import load_gt_maps, load_photo, photo_paths, render_panel
 
     layout = Layout.from_json(layout_json)
     if stem not in layout.sizes:
@@ -44,22 +42,13 @@ def render_submission_panel(
     check = _checked(zip_path, layout_json)
     gt = resolve_gt(gt_dir)
     n = gt.num_known
-    gsem = read_label_png(gt.root / "semantic" / f"{stem}.png", what="ground-truth semantic map")
-    gp = gt.root / "groups" / f"{stem}.png"
-    ggrp = read_label_png(gp, bits=(8, 16)) if gp.is_file() else None
+    gsem, ggrp = load_gt_maps(gt.root, stem)
     with zipfile.ZipFile(zip_path) as zf:
         size = layout.sizes[stem]
         psem = _decode(zf, check.members["semantic"][stem], size).astype(np.uint8)
         ginfo = check.members.get("groups", {}).get(stem)
         pgrp = None if ginfo is None else _decode(zf, ginfo, size).astype(np.uint16)
-    image = None
-    src = load_image_list(Path(gt.root) / "images.txt").get(stem)
-    if src is not None and src.is_file():
-        try:
-            with Image.open(src) as im:
-                image = np.asarray(im.convert("RGB"))
-        except OSError:
-            image = None
+    image = load_photo(photo_paths(gt).get(stem))
     canvas, _ = render_panel(image, gsem, ggrp, psem, pgrp, n, class_names or gt.class_names, stem)
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")

@@ -25,9 +25,8 @@ import numpy as np
 from scipy import ndimage
 
 from goss_bench.errors import GossInputError
+from goss_bench.io import VOID
 from goss_bench.splits import Rules, Split
-
-VOID = 255
 
 
 @dataclass(frozen=True)

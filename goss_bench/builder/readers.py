@@ -32,56 +32,19 @@ _JSON_TO_RAW = {c.id: c.png for c in coco.CLASSES if c.in_coco2017}
 _JSON_TO_RAW[coco.OTHER_ID] = coco.UNLABELED_PNG
 
 
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-
-
-def _jpeg_size(head: bytes) -> tuple[int, int] | None:
-    """(height, width) from the SOF segment of a JPEG's first bytes, or None.
-
-    Walks the marker segments (APPn/EXIF, DQT, DHT, ...) by their lengths up to
-    the first start-of-frame marker (baseline, progressive, lossless, ...).
-    """
-    if head[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 <= len(head):
-        if head[i] != 0xFF:
-            return None
-        marker = head[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _SOF_MARKERS:
-            h = int.from_bytes(head[i + 5 : i + 7], "big")
-            w = int.from_bytes(head[i + 7 : i + 9], "big")
-            return (h, w) if h and w else None
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers
-            i += 2
-            continue
-        i += 2 + int.from_bytes(head[i + 2 : i + 4], "big")
-    return None
-
-
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(height, width) of an RGB image (JPEG or PNG), reading only its header."""
+    """(height, width) of an RGB image (PNG, JPEG, ...), reading only its header."""
     p = Path(path)
     if p.suffix.lower() == ".png":
         w, h, _, _ = read_png_header(p)
         return h, w
-    try:
-        with open(p, "rb") as fh:
-            size = _jpeg_size(fh.read(65536))
-    except FileNotFoundError:
-        raise GossInputError(f"{p}: image not found") from None
-    except OSError as exc:
-        raise GossInputError(f"{p}: cannot read image ({exc.strerror or exc})") from None
-    if size is not None:
-        return size
-    from PIL import Image, UnidentifiedImageError  # other formats, or a header beyond 64 KiB
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(p) as im:
+        with Image.open(p) as im:  # lazy: parses the header, decodes nothing
             w, h = im.size
+    except FileNotFoundError:
+        raise GossInputError(f"{p}: image not found") from None
     except (OSError, UnidentifiedImageError) as exc:
         raise GossInputError(f"{p}: cannot read image ({exc})") from None
     return h, w

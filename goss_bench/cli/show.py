@@ -6,7 +6,6 @@ import argparse
 import io
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
@@ -22,14 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
 
 
-def render_stem(pred_root: Path, gt, stem: str) -> Image.Image:  # noqa: ANN001
+def render_stem(pred_root: Path, gt, stem: str, photos: dict[str, Path]) -> Image.Image:  # noqa: ANN001
     """Render the panel of one image of a resolved GT (goss_bench.scoring.GTSource)."""
-    from goss_bench.visualize import load_image_list, render_panel
+    from goss_bench.visualize import load_gt_maps, load_photo, render_panel
 
-    n = gt.num_known
-    gsem = read_label_png(gt.root / "semantic" / f"{stem}.png", what="ground-truth semantic map")
-    ggrp_p = gt.root / "groups" / f"{stem}.png"
-    ggrp = read_label_png(ggrp_p, bits=(8, 16)) if ggrp_p.is_file() else None
+    gsem, ggrp = load_gt_maps(gt.root, stem)
     psem_p = pred_root / "semantic" / f"{stem}.png"
     if not psem_p.is_file():
         raise GossInputError(f"{psem_p}: no prediction for {stem}")
@@ -38,32 +34,28 @@ def render_stem(pred_root: Path, gt, stem: str) -> Image.Image:  # noqa: ANN001
         raise GossInputError(f"{psem_p}: shape {psem.shape} differs from the ground truth {gsem.shape}")
     pgrp_p = pred_root / "groups" / f"{stem}.png"
     pgrp = read_label_png(pgrp_p, bits=(8, 16)) if pgrp_p.is_file() else None
-    image = None
-    img_path = load_image_list(gt.root / "images.txt").get(stem)
-    if img_path is not None and img_path.is_file():
-        try:
-            with Image.open(img_path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except OSError:
-            image = None
-    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, n, gt.class_names, title=stem)
+    image = load_photo(photos.get(stem))
+    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, gt.num_known, gt.class_names, title=stem)
     return panel
 
 
 def run(args: argparse.Namespace) -> int:
     from goss_bench.scoring import resolve_gt
+    from goss_bench.visualize import photo_paths
 
     gt = resolve_gt(args.gt, args.num_known)
     pred_root = Path(args.pred)
     if not (pred_root / "semantic").is_dir():
         raise GossInputError(f"{pred_root}: expected a prediction folder with semantic/ and groups/")
     stems = args.stems or gt.stems[: max(1, args.limit)]
-    unknown = [s for s in stems if s not in set(gt.stems)]
+    known_stems = set(gt.stems)
+    unknown = [s for s in stems if s not in known_stems]
     if unknown:
         raise GossInputError(f"{gt.root / 'semantic'}: no ground truth for {', '.join(unknown[:5])}")
     out = Path(args.out)
+    photos = photo_paths(gt)
     for stem in stems:
-        panel = render_stem(pred_root, gt, stem)
+        panel = render_stem(pred_root, gt, stem, photos)
         buf = io.BytesIO()
         panel.save(buf, format="PNG")
         write_bytes_atomic(out / f"{stem}.png", buf.getvalue())

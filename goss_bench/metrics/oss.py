@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 NUM_BINS = 1 << 16
-VOID = 255
 
 
 def image_histogram(

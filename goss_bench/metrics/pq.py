@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from goss_bench.errors import GossInputError
+from goss_bench.io import VOID
 from goss_bench.metrics.segments import (
     compact_ids,
     fixed_sum,
@@ -30,8 +31,6 @@ from goss_bench.metrics.segments import (
     pair_counts,
     to_fixed,
 )
-
-VOID = 255
 
 
 class LabelValueError(GossInputError):
