@@ -163,3 +163,25 @@ def test_console_script_exit_code(folders):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
+    """`goss-bench ... | head -1`: the reader went away; exit quietly, no traceback."""
+    import os
+
+    rng = np.random.default_rng(0)
+    gt = {f"img{i}": make_gt_image(rng, N) for i in range(3)}
+    write_gt(tmp_path / "gt", gt, N)
+    write_pred(tmp_path / "pred", {s: (g[0], g[1]) for s, g in gt.items()})
+    r, w = os.pipe()
+    os.close(r)  # nobody will ever read: the first write fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "goss_bench", "score", str(tmp_path / "pred"),
+             str(tmp_path / "gt"), "--per-class"],
+            stdout=w, stderr=subprocess.PIPE, text=True, timeout=120,
+        )
+    finally:
+        os.close(w)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
