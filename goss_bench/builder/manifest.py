@@ -8,6 +8,7 @@ manifest.json (sorted keys, deterministic for any number of workers)::
      "counts": {"train": {"candidates": .., "kept": .., "excluded": .., "bad": ..}, "test": {...}},
      "classes": {"train": [{"train_id", "source_id", "name", "kind", "pixels", "images"}, ...],
                  "test":  [... the same, plus {"train_id": N, "name": "unknown", ...}]},
+                # "train" has the unknown row too when rules.train_unknown == "unknown"
      "unknown_classes": [{"source_id", "name", "kind", "pixels", "images"}, ...],   # in test
      "bad": [{"subset", "stem", "path", "error"}, ...],
      "files": {"split.json": "<sha256>", "test/images.txt": "...", "test/semantic/x.png": "...", ...},
@@ -99,7 +100,7 @@ def aggregate(split: Split, records: list[Record]) -> dict[str, Any]:
              "pixels": pix[s][i], "images": imgs[s][i]}
             for i, c in enumerate(split.known)
         ]
-        if s == "test":
+        if s == "test" or split.rules.train_unknown == "unknown":
             rows.append({"train_id": n, "source_id": None, "name": "unknown", "kind": "unknown",
                          "pixels": pix[s][n], "images": imgs[s][n]})
         classes[s] = rows
