@@ -146,13 +146,13 @@ def label_table(dataset: str, split: str | Path | Split) -> LabelTable:
     for c in dataset_classes(dataset):
         if not c.evaluable:
             continue
-        r, tid = role[c.source_id]
+        what, tid = role[c.source_id]
         rows.append(
             LabelRow(
                 train_id=tid,
                 name=c.name,
                 kind=c.kind,
-                role=r,
+                role=what,
                 source_id=c.source_id,
                 contiguous_id=contig[c.source_id],
                 cityscapes_train_id=contig[c.source_id] if dataset == "cityscapes" else None,
