@@ -28,7 +28,7 @@ from typing import Any
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
-from goss_bench.splits import Split
+from goss_bench.splits import Split, provenance
 
 MANIFEST = "manifest.json"
 SPLIT_JSON = "split.json"
@@ -50,6 +50,7 @@ def split_json_text(split: Split, options: dict[str, Any], tool_version: str) ->
         "description": split.description,
         "expected_images": d["expected_images"],
         "split_sha256": split.sha256,
+        "provenance": provenance(split).to_dict(),
         "tool_version": tool_version,
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
