@@ -22,7 +22,7 @@ from goss_bench.io import DEFAULT_MAX_PIXELS, VOID, read_label_png
 from goss_bench.layout import LabelFolder, list_stems, resolve_label_folder
 from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulator
 from goss_bench.metrics.pq import LabelValueError
-from goss_bench.pool import map_chunks
+from goss_bench.pool import default_workers, map_chunks
 from goss_bench.result import ScoreResult
 
 
@@ -191,10 +191,11 @@ def accumulate(
     gt_dir: str | os.PathLike[str],
     *,
     num_known: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     allow_missing: bool = False,
     void_as_unknown: bool = False,
     keep_per_image: bool = False,
+    executor: str | None = None,
     use_scores: bool | None = None,
     use_clusters: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -232,7 +233,13 @@ def accumulate(
         keep_per_image=keep_per_image,
     )
     for part in map_chunks(
-        _score_chunk, job, gt.stems, workers=workers, progress=progress, desc="scoring"
+        _score_chunk,
+        job,
+        gt.stems,
+        workers=default_workers() if workers is None else workers,
+        progress=progress,
+        desc="scoring",
+        executor=executor,
     ):
         acc.merge(part)
     return acc
@@ -243,7 +250,7 @@ def score(
     gt_dir: str | os.PathLike[str],
     *,
     num_known: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     average: str = "all",
     lam: float = 0.5,
     allow_missing: bool = False,
@@ -255,6 +262,7 @@ def score(
     use_scores: bool | None = None,
     use_clusters: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    executor: str | None = None,
 ) -> ScoreResult:
     """Score a GOSS prediction folder against ground truth.
 
@@ -263,7 +271,7 @@ def score(
         gt_dir: a split directory (split.json + test/) or a folder holding
             semantic/, groups/ (and optionally clusters/).
         num_known: N; required when the GT has no split.json.
-        workers: number of processes.
+        workers: number of parallel workers (default: every core this process may use).
         average: "all" (default, the paper) or "present" (panopticapi).
         lam: weight of GQ_kn in GQ.
         allow_missing: score images without a prediction as empty predictions.
@@ -272,6 +280,9 @@ def score(
         per_image: include per-image records in the result.
         use_scores / use_clusters: force OSS / GS metrics on or off (default: when present).
         max_pixels: images larger than this are refused (decompression bombs).
+        executor: "process" or "thread" pool for workers > 1 (default
+            :data:`goss_bench.pool.DEFAULT_EXECUTOR`).  Results are bit-identical
+            for every worker count and executor.
 
     Raises:
         GossInputError: with a message naming the offending file.
@@ -292,6 +303,7 @@ def score(
         use_clusters=use_clusters,
         max_pixels=max_pixels,
         progress=progress,
+        executor=executor,
     )
     res = acc.result(average=average, lam=lam, fpr95=fpr95, oss_per_image=oss_per_image)
     res.options.update(pred_dir=str(pred_dir), gt_dir=str(gt_dir), allow_missing=allow_missing)
