@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from server import services
     from server.db import Database
     from server.models import Submission
-    from server.validation import zip_folder
+    from goss_bench.submission import zip_folder
 
     cfg = replace(COCO_LIKE, name="load100", num_images=100)
     if args.quick:

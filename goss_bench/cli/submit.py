@@ -1,7 +1,7 @@
 """``goss-bench submit PRED_DIR_OR_ZIP --server URL --benchmark NAME --token T [--wait]``.
 
 Validates the predictions locally with the server's own checks
-(:mod:`server.validation`, against the benchmark layout fetched from the
+(:mod:`goss_bench.submission`, against the benchmark layout fetched from the
 server), zips a folder, uploads it with a progress bar and, with ``--wait``,
 polls until the submission is scored.  Uses only the standard library for
 HTTP (no fastapi/httpx import).
@@ -132,7 +132,7 @@ def _print_scores(sub: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.validation import Layout, check_zip, zip_folder
+    from goss_bench.submission import Layout, check_values, check_zip, zip_folder
 
     if not args.token:
         raise GossInputError("--token: give your team's API token (or set GOSS_TOKEN)")
@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
             zip_path = zip_folder(src, Path(tmp) / f"{src.resolve().name or 'predictions'}.zip")
         else:
             zip_path = src
-        check_zip(zip_path, layout, name=str(src))
+        check = check_zip(zip_path, layout, name=str(src))
+        check_values(zip_path, check, layout, name=str(src))
         print(f"{src}: valid for {args.benchmark} ({len(layout.sizes)} images)", file=sys.stderr)
         fields = {
             "method": args.method or src.resolve().name.removesuffix(".zip"),

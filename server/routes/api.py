@@ -13,7 +13,7 @@ from server.deps import DbDep, OptionalTeamDep, SettingsDep, TeamDep
 from server.models import METRIC_COLUMNS
 from server.services import (
     UploadMeta,
-    check_quota,
+    access,
     entry_dict,
     get_benchmark,
     get_submission,
@@ -24,7 +24,8 @@ from server.services import (
     quota,
     submission_view,
 )
-from server.uploads import receive_upload
+from server.services import health as health_info
+from server.uploads import check_before_body, receive_upload
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -45,9 +46,11 @@ def _bench_dict(b) -> dict:  # noqa: ANN001
 
 
 @router.get("/health")
-def health(db: DbDep) -> dict:
-    current, head = db.schema_status()
-    return {"status": "ok", "schema": current, "schema_head": head}
+def health(db: DbDep, settings: SettingsDep) -> JSONResponse:
+    """Database reachable, workers alive with their last heartbeat, queue and the
+    oldest queued job's age; 503 when the database is down or scoring stalled."""
+    info = health_info(db, alive_s=settings.worker_alive_s, stall_s=settings.stall_s)
+    return JSONResponse(info, status_code=200 if info["status"] == "ok" else 503)
 
 
 @router.get("/benchmarks")
@@ -88,9 +91,9 @@ def leaderboard_csv(name: str, db: DbDep, sort: str = "GQ") -> Response:
     with db.read() as s:
         b = get_benchmark(s, name)
         rows = [entry_dict(e) for e in leaderboard(s, b, sort)]
-        hidden = b.scores_hidden
+        show = access(b).scores
     cols = ["rank", "submission", "team", "method", "date", "paper_url", "code_url"]
-    if not hidden:
+    if show:
         cols += list(METRIC_COLUMNS)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
@@ -126,10 +129,10 @@ async def submit(
     """Upload a prediction zip: multipart fields ``file`` (the zip), ``method``,
     ``description``, ``paper_url``, ``code_url``; 202 with the status URL.
 
-    The token and the team's limits are checked before the body is read, so a
-    refused upload costs no transfer.
+    The token, the team's limits and its recent rejected uploads are checked
+    before the body is read, so a refused upload costs no transfer.
     """
-    await run_in_threadpool(check_quota, db, name, team.id)
+    await run_in_threadpool(check_before_body, db, settings, name, team.id)
     async with request.form(max_files=1, max_fields=8) as form:
         file = form.get("file")
         if isinstance(file, str):
@@ -160,4 +163,4 @@ async def submit(
 def submission(sub_id: int, db: DbDep, team: OptionalTeamDep) -> dict:
     with db.read() as s:
         sub = get_submission(s, sub_id)
-        return submission_view(sub, sub.benchmark, owner=team is not None and team.id == sub.team_id)
+        return submission_view(sub, sub.benchmark, team_id=None if team is None else team.id)
