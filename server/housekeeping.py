@@ -29,7 +29,8 @@ def owner_tag() -> str:
     return f"{os.getpid()}@{host}~"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -51,7 +52,7 @@ def _orphaned(entry: Path, now: float) -> bool:
     if not sep or not at or not pid_s.isdigit():
         return age > UNCOMMITTED_S  # not ours (no tag): only when clearly abandoned
     mine = owner_tag().split("@", 1)[1].rstrip("~")
-    return host == mine and not _pid_alive(int(pid_s))
+    return host == mine and not pid_alive(int(pid_s))
 
 
 def _remove(entry: Path) -> int:

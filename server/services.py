@@ -755,10 +755,21 @@ def health(db: Database, *, alive_s: float, stall_s: float) -> dict[str, Any]:
             )
     except DatabaseError:
         return {"status": "unavailable", "database": "unreachable"}
+    import socket
+
+    from server.housekeeping import pid_alive
+
+    here = socket.gethostname()[:200]
+
+    def alive(w: WorkerBeat) -> bool:
+        if (now - w.last_seen).total_seconds() > alive_s:
+            return False
+        return w.host != here or pid_alive(w.pid)  # a killed local worker is dead at once
+
     workers = [
         {
             "id": w.id,
-            "alive": (now - w.last_seen).total_seconds() <= alive_s,
+            "alive": alive(w),
             "last_heartbeat": iso(w.last_seen),
             "seconds_since_heartbeat": round((now - w.last_seen).total_seconds(), 1),
             "scoring": w.submission_id,
