@@ -36,6 +36,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("goss_bench.cli.submit", "validate and upload predictions to a leaderboard"),
     "demo": ("goss_bench.cli.demo", "end-to-end demo: build, train, score, leaderboard"),
     "show": ("goss_bench.cli.show", "draw image | GT | prediction | error panels"),
+    "labels": ("goss_bench.cli.labels", "id table of a split: GOSS, source, mmseg/detectron2 ids"),
+    "compare": ("goss_bench.cli.compare", "paired comparison of two prediction sets (bootstrap)"),
+}
+
+
+# name -> pip extras the command needs (checked before its module is imported)
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "serve": ("server",),
+    "worker": ("server",),
+    "server": ("server",),
+    "demo": ("server", "baselines"),
 }
 
 
@@ -76,7 +87,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_extras(argv: Sequence[str] | None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args if not a.startswith("-")), None)
+    if chosen in REQUIRES:
+        from goss_bench.extras import require
+
+        require(*REQUIRES[chosen], what=f"goss-bench {chosen}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        _check_extras(argv)
+    except GossInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

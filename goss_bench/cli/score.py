@@ -7,7 +7,9 @@ import csv
 import io
 import json
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import DEFAULT_MAX_PIXELS, write_text_atomic
@@ -69,27 +71,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--per-class", action="store_true", help="also print the per-class table")
+    p.add_argument("--ci", action="store_true", help="bootstrap confidence intervals over images")
+    p.add_argument(
+        "--image-stats",
+        action="store_true",
+        help="save per-image statistics in the --json file (for goss-bench compare)",
+    )
+    from goss_bench.cli.compare import add_ci_arguments
+
+    add_ci_arguments(p)
 
 
-def _fmt(v: float | None, pct: bool = True) -> str:
+def _fmt(v: float | None) -> str:
+    """A 0..1 value as percent with a % sign (human-facing output, METRICS.md "Units")."""
     if v is None:
         return "n/a"
-    return f"{100 * v:6.2f}" if pct else f"{v:.4f}"
+    return f"{100 * v:6.2f}%"
 
 
 def format_table(res: ScoreResult, per_class: bool = False) -> str:
-    """Human-readable summary (percentages)."""
+    """Human-readable summary, values in percent (files and the API hold 0..1)."""
     out = io.StringIO()
     w = out.write
     w(
         f"GOSS scores over {res.num_images} images, N = {res.num_known} known classes "
         f"(average={res.average}: {res.num_known_averaged} known classes averaged, lam={res.lam})\n"
     )
-    w(f"{'':8s} {'GQ/PQ':>7s} {'SQ':>7s} {'RQ':>7s}\n")
-    w(f"{'all':8s} {_fmt(res.gq):>7s}\n")
-    w(f"{'known':8s} {_fmt(res.gq_known):>7s} {_fmt(res.sq_known):>7s} {_fmt(res.rq_known):>7s}\n")
+    w(f"{'':8s} {'GQ/PQ':>8s} {'SQ':>8s} {'RQ':>8s}\n")
+    w(f"{'all':8s} {_fmt(res.gq):>8s}\n")
+    w(f"{'known':8s} {_fmt(res.gq_known):>8s} {_fmt(res.sq_known):>8s} {_fmt(res.rq_known):>8s}\n")
     w(
-        f"{'unknown':8s} {_fmt(res.gq_unknown):>7s} {_fmt(res.sq_unknown):>7s} {_fmt(res.rq_unknown):>7s}\n"
+        f"{'unknown':8s} {_fmt(res.gq_unknown):>8s} {_fmt(res.sq_unknown):>8s} "
+        f"{_fmt(res.rq_unknown):>8s}\n"
     )
     w(f"mIoU (known, closed-set): {_fmt(res.miou)}\n")
     if res.oss is not None:
@@ -106,12 +119,13 @@ def format_table(res: ScoreResult, per_class: bool = False) -> str:
         )
     if per_class:
         w(
-            f"\n{'id':>4s} {'class':24s} {'PQ':>7s} {'SQ':>7s} {'RQ':>7s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'IoU':>7s}\n"
+            f"\n{'id':>4s} {'class':24s} {'PQ':>8s} {'SQ':>8s} {'RQ':>8s} {'TP':>6s} {'FP':>6s} "
+            f"{'FN':>6s} {'IoU':>8s}\n"
         )
         for c in res.per_class:
             w(
-                f"{c.train_id:4d} {c.name[:24]:24s} {_fmt(c.pq):>7s} {_fmt(c.sq):>7s} {_fmt(c.rq):>7s} "
-                f"{c.tp:6d} {c.fp:6d} {c.fn:6d} {_fmt(c.iou):>7s}\n"
+                f"{c.train_id:4d} {c.name[:24]:24s} {_fmt(c.pq):>8s} {_fmt(c.sq):>8s} {_fmt(c.rq):>8s} "
+                f"{c.tp:6d} {c.fp:6d} {c.fn:6d} {_fmt(c.iou):>8s}\n"
             )
     return out.getvalue()
 
@@ -160,9 +174,9 @@ def run(args: argparse.Namespace) -> int:
         raise GossInputError(f"--workers must be >= 1, got {args.workers}")
     if not 0.0 <= args.lam <= 1.0:
         raise GossInputError(f"--lam must be in [0, 1], got {args.lam}")
-    res = score(
-        args.pred,
-        args.gt,
+    if args.image_stats and not args.json:
+        raise GossInputError("--image-stats needs --json FILE")
+    kwargs: dict[str, Any] = dict(
         num_known=args.num_known,
         workers=args.workers,
         average=args.average,
@@ -177,7 +191,43 @@ def run(args: argparse.Namespace) -> int:
         use_clusters=False if args.no_gs else None,
         max_pixels=args.max_pixels,
     )
+    if args.ci or args.image_stats:
+        return _run_with_stats(args, kwargs)
+    res = score(args.pred, args.gt, **kwargs)
+    _write_outputs(args, res, res.to_dict())
+    return 0
+
+
+def _run_with_stats(args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+    """``--ci`` / ``--image-stats``: score keeping per-image statistics."""
+    from goss_bench.cli.compare import format_intervals
+    from goss_bench.diagnostics.bootstrap import confidence_intervals
+    from goss_bench.diagnostics.collect import score_with_stats
+
+    res, stats = score_with_stats(args.pred, args.gt, **kwargs)
     d = res.to_dict()
+    ci_text = ""
+    if args.ci:
+        ci = confidence_intervals(stats, args.bootstrap, args.seed, args.level)
+        exact = res.summary()
+        ci = {k: replace(v, value=exact.get(k, v.value)) for k, v in ci.items()}
+        d["ci"] = {
+            "method": "percentile bootstrap over images",
+            "resamples": args.bootstrap,
+            "seed": args.seed,
+            "level": args.level,
+            "metrics": {k: asdict(v) for k, v in ci.items()},
+        }
+        ci_text = format_intervals(ci, args.bootstrap, args.seed, args.level)
+    if args.image_stats:
+        d["image_stats"] = stats.to_json()
+    _write_outputs(args, res, d, ci_text)
+    return 0
+
+
+def _write_outputs(
+    args: argparse.Namespace, res: ScoreResult, d: dict[str, Any], extra: str = ""
+) -> None:
     per_image = d.pop("per_image", None)
     if args.json:
         write_text_atomic(Path(args.json), json.dumps(d, indent=2) + "\n")
@@ -187,5 +237,4 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(
             Path(args.per_image), "".join(json.dumps(r) + "\n" for r in per_image or [])
         )
-    sys.stdout.write(format_table(res, per_class=args.per_class))
-    return 0
+    sys.stdout.write(format_table(res, per_class=args.per_class) + extra)
