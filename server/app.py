@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from goss_bench.errors import GossInputError
 from server.config import Settings, get_settings
 from server.db import Database
+from server.fastpath import CachedLeaderboards
 from server.services import AuthError, LimitError, NotFound, RateLimited
 from server.uploads import BodySizeLimit, UploadTooLarge
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(
         BodySizeLimit, upload_cap=settings.max_upload_bytes, form_cap=settings.max_form_kb * 1024
     )
+    app.add_middleware(CachedLeaderboards)  # outermost: cached leaderboards from memory
 
     @app.exception_handler(GossInputError)
     async def _input_error(request: Request, exc: GossInputError) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -155,6 +156,7 @@ def set_benchmark(db: Database, name: str, **changes: Any) -> Benchmark:
                 raise TypeError(k)
             if v is not None:
                 setattr(b, k, v)
+    invalidate_leaderboards()
     return b
 
 
@@ -503,6 +505,7 @@ def rescore(db: Database, sub_id: int | None = None, *, all_in: str | None = Non
             sub.lease_until = None
             sub.started_at = sub.failed_at = None
             s.add(SubmissionEvent(submission_id=sub.id, status=QUEUED, at=now, detail="rescore"))
+    invalidate_leaderboards()
     return len(subs)
 
 
@@ -654,9 +657,23 @@ def entry_dict(e: Entry) -> dict[str, Any]:
     return d
 
 
-# -- cached leaderboard JSON ----------------------------------------------------------
+# -- cached leaderboard bytes ----------------------------------------------------------
+#
+# The JSON, CSV and (anonymous) HTML leaderboards are kept as bytes.  A request
+# within CACHE_TTL_S of the last check, with no write by this process since,
+# is answered from memory without touching the database; otherwise one small
+# indexed query (the stamp) decides whether the bytes are still current.
+# Writes through this process (uploads, workers, admin) invalidate at once;
+# results recorded by other processes show within CACHE_TTL_S.
 
-_LB_CACHE: dict[tuple[str, str, str], tuple[tuple, bytes]] = {}
+CACHE_TTL_S = 1.0
+_CACHE: dict[tuple, tuple[tuple, float, int, bytes]] = {}
+_GENERATION = [0]
+
+
+def invalidate_leaderboards() -> None:
+    """Forget every cached leaderboard of this process (after a write)."""
+    _GENERATION[0] += 1
 
 
 # Changes whenever the leaderboard can change: the benchmark's rules or its set of
@@ -666,6 +683,8 @@ _STAMP = (
         Benchmark.id,
         Benchmark.scores_hidden,
         Benchmark.show_rule,
+        Benchmark.title,
+        Benchmark.gt_public,
         func.count(Submission.id),
         func.max(Submission.finished_at),
         func.coalesce(func.sum(Submission.id), 0),
@@ -675,7 +694,10 @@ _STAMP = (
         (Submission.benchmark_id == Benchmark.id) & (Submission.status == FINISHED),
     )
     .where(Benchmark.name == bindparam("name"))
-    .group_by(Benchmark.id, Benchmark.scores_hidden, Benchmark.show_rule)
+    .group_by(
+        Benchmark.id, Benchmark.scores_hidden, Benchmark.show_rule, Benchmark.title,
+        Benchmark.gt_public,
+    )
 )
 
 
@@ -687,22 +709,38 @@ def _stamp(db: Database, name: str) -> tuple:
     return tuple(row)
 
 
-def leaderboard_cached(db: Database, name: str, sort: str = "GQ") -> bytes | None:
-    """The cached JSON leaderboard if still current, else None (one small query)."""
-    hit = _LB_CACHE.get((db.url, name, sort))
-    if hit is None:
+def cache_lookup(db: Database, key: tuple) -> bytes | None:
+    """Cached bytes checked less than CACHE_TTL_S ago (no database access), else None."""
+    import time
+
+    hit = _CACHE.get((db.url, *key))
+    if hit is None or hit[2] != _GENERATION[0] or time.monotonic() - hit[1] > CACHE_TTL_S:
         return None
-    return hit[1] if hit[0] == _stamp(db, name) else None
+    return hit[3]
 
 
-def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
-    """The JSON leaderboard, rebuilt only when its stamp changed."""
-    sort_key_of(sort)  # validates the metric name
-    key = (db.url, name, sort)
+def cache_fill(db: Database, name: str, key: tuple, build: Callable[[], bytes]) -> bytes:
+    """The bytes for ``key`` of benchmark ``name``: revalidated with one stamp query,
+    rebuilt by ``build()`` only when the leaderboard changed."""
+    import time
+
+    gen = _GENERATION[0]
     stamp = _stamp(db, name)
-    hit = _LB_CACHE.get(key)
+    full = (db.url, *key)
+    hit = _CACHE.get(full)
     if hit is not None and hit[0] == stamp:
-        return hit[1]
+        data = hit[3]
+    else:
+        data = build()
+    if len(_CACHE) > 512:
+        _CACHE.clear()
+    _CACHE[full] = (stamp, time.monotonic(), gen, data)
+    return data
+
+
+def leaderboard_payload(db: Database, name: str, sort: str = "GQ") -> bytes:
+    """The JSON leaderboard (compact), built from the database."""
+    sort_key_of(sort)  # validates the metric name
     with db.read() as s:
         b = get_benchmark(s, name)
         entries = [entry_dict(e) for e in leaderboard(s, b, sort)]
@@ -713,11 +751,13 @@ def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
             "columns": list(METRIC_COLUMNS) if access(b).scores else [],
             "entries": entries,
         }
-    data = json.dumps(payload, separators=(",", ":")).encode()
-    if len(_LB_CACHE) > 256:
-        _LB_CACHE.clear()
-    _LB_CACHE[key] = (stamp, data)
-    return data
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
+    """The JSON leaderboard, rebuilt only when its stamp changed."""
+    sort_key_of(sort)
+    return cache_fill(db, name, ("json", name, sort), lambda: leaderboard_payload(db, name, sort))
 
 
 # -- health --------------------------------------------------------------------------

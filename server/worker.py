@@ -64,7 +64,7 @@ from server.models import (
     WorkerBeat,
     utcnow,
 )
-from server.services import benchmark_layout
+from server.services import benchmark_layout, invalidate_leaderboards
 
 log = logging.getLogger("goss.worker")
 _PIL_LIMIT_LOCK = threading.Lock()
@@ -242,6 +242,8 @@ def reap(db: Database, max_attempts: int) -> tuple[int, int]:
             sub.worker_id = None
             sub.lease_until = None
             s.add(SubmissionEvent(submission_id=sub.id, status=sub.status, at=now, detail=detail))
+    if requeued or failed:
+        invalidate_leaderboards()
     return requeued, failed
 
 
@@ -402,6 +404,7 @@ def record(db: Database, c: Claim, out: Outcome) -> bool:
                 detail=detail[:2000],
             )
         )
+    invalidate_leaderboards()
     return True
 
 

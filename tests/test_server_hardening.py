@@ -542,3 +542,41 @@ def _bench(s):
         b = ses.scalar(select(Benchmark))
         ses.expunge_all()
     return b
+
+
+# -- cached leaderboard bytes ---------------------------------------------------------------
+
+
+def test_leaderboards_are_served_from_memory_until_something_changes(srv, data, monkeypatch):
+    sid = srv.upload(data["zip"], method="first").json()["id"]
+    run_worker(srv.settings, once=True)
+    calls = []
+    real = services._stamp
+    monkeypatch.setattr(services, "_stamp", lambda db, name: calls.append(name) or real(db, name))
+    paths = ["/api/v1/benchmarks/bench/leaderboard", "/api/v1/benchmarks/bench/leaderboard.csv",
+             "/benchmarks/bench"]
+    first = [srv.client.get(p) for p in paths]
+    assert len(calls) == 3
+    again = [srv.client.get(p) for p in paths]  # answered by server.fastpath
+    assert [r.content for r in again] == [r.content for r in first] and len(calls) == 3
+    for a, b in zip(first, again, strict=True):  # the same answer as the routers give
+        for h in ("content-type", "content-length", "content-disposition"):
+            assert a.headers.get(h) == b.headers.get(h), h
+    assert srv.client.get(paths[0] + "?sort=nope").status_code == 422  # still validated
+    services.set_benchmark(srv.db, "bench", title="Renamed")  # a write: invalidated at once
+    assert b"Renamed" in srv.client.get("/benchmarks/bench").content
+    # a change by another process (the stamp changes): seen after CACHE_TTL_S
+    monkeypatch.setattr(services, "CACHE_TTL_S", 0.2)
+    srv.client.get(paths[0])
+    with srv.db.write() as s:
+        s.get(Submission, sid).status = "queued"  # as a rescore in another process would
+    time.sleep(0.25)
+    assert srv.client.get(paths[0]).json()["entries"] == []
+    # a logged-in visitor gets a freshly rendered page (their name in it), never the cached one
+    import re
+
+    tok = re.search(r'\?csrf=([^"&]+)"', srv.client.get("/login").text).group(1)
+    srv.client.post("/login", data={"token": srv.token}, params={"csrf": tok})
+    assert "alpha" in srv.client.get("/benchmarks/bench").text
+    srv.client.cookies.clear()
+    assert "team login" in srv.client.get("/benchmarks/bench").text

@@ -11,7 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from goss_bench.errors import GossInputError
 from server import security
+from server.db import Database
 from server.deps import CSRF_COOKIE, SESSION_COOKIE, DbDep, SettingsDep, session_team
+from server.fastpath import cache_key
 from server.models import LOWER_IS_BETTER, METRIC_COLUMNS
 from server.plots import scatter_svg
 from server.services import (
@@ -23,11 +25,14 @@ from server.services import (
     access,
     authenticate,
     benchmark_layout,
+    cache_fill,
+    cache_lookup,
     get_benchmark,
     get_submission,
     leaderboard,
     list_benchmarks,
     quota,
+    sort_key_of,
     submission_view,
     team_submissions,
 )
@@ -85,7 +90,24 @@ def index(request: Request, db: DbDep) -> HTMLResponse:
 
 
 @router.get("/benchmarks/{name}", response_class=HTMLResponse)
-def leaderboard_page(request: Request, name: str, db: DbDep, sort: str = "GQ") -> HTMLResponse:
+async def leaderboard_page(request: Request, name: str, db: DbDep, sort: str = "GQ") -> Response:
+    """The leaderboard page; for visitors without a session its bytes are cached
+    like the JSON (the page then differs only by the host in its links)."""
+    if request.cookies.get(SESSION_COOKIE):
+        return await run_in_threadpool(_leaderboard_page, request, name, db, sort)
+    key = cache_key("html", name, sort, request)
+    data = cache_lookup(db, key)
+    if data is None:
+        sort_key_of(sort)
+
+        def build() -> bytes:
+            return bytes(_leaderboard_page(request, name, db, sort).body)
+
+        data = await run_in_threadpool(cache_fill, db, name, key, build)
+    return HTMLResponse(data)
+
+
+def _leaderboard_page(request: Request, name: str, db: Database, sort: str) -> HTMLResponse:
     with db.read() as s:
         b = get_benchmark(s, name)
         entries = leaderboard(s, b, sort)
