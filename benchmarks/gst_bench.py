@@ -117,7 +117,7 @@ def bench_model(size: int, batch: int, iters: int, amp: str, train_iters: int) -
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cfg = load_config(Path(__file__).resolve().parents[1] / "baselines/configs/coco_gst.json",
-                      [f"train.amp={amp}"])
+                      [f"train.amp={amp}", "model.pretrained=none", "train.device=auto"])
     model = build_model(cfg.model, 111).to(dev)
     nparam = sum(p.numel() for p in model.parameters())
     dtype = amp_dtype(amp, dev)

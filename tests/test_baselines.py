@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from baselines import bpd_postprocess as bp  # noqa: E402
 from baselines.bpd_gt import bpd_ground_truth, connected_regions  # noqa: E402
 from baselines.config import IDENTIFICATIONS, load_config  # noqa: E402
+from goss_bench.errors import GossInputError  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "baselines" / "configs"
 BACKENDS = ["numpy"] + (["numba"] if bp.numba_available() else [])
@@ -129,18 +130,22 @@ def test_torchvision_state_dict_errors(tmp_path: Path, r50) -> None:  # noqa: AN
     net = r50
     bad = dict(state, **{"layer5.0.conv1.weight": torch.zeros(1)})
     torch.save(bad, tmp_path / "extra.pth")
-    with pytest.raises(ValueError, match="unexpected.*layer5"):
+    with pytest.raises(GossInputError, match=r"unexpected tensor layer5\.0\.conv1\.weight \(1,\)"):
         load_torchvision_weights(net, tmp_path / "extra.pth")
     missing = {k: v for k, v in state.items() if k != "layer2.1.bn2.weight"}
     torch.save(missing, tmp_path / "missing.pth")
-    with pytest.raises(ValueError, match=r"missing.*layer2\.1\.bn2\.weight"):
+    with pytest.raises(GossInputError, match=r"missing tensor layer2\.1\.bn2\.weight \(128,\)"):
         load_torchvision_weights(net, tmp_path / "missing.pth")
     shape = dict(state, **{"conv1.weight": torch.zeros(64, 3, 3, 3)})
     torch.save(shape, tmp_path / "shape.pth")
-    with pytest.raises(ValueError, match="shape mismatch.*conv1.weight"):
+    with pytest.raises(GossInputError, match=r"shape mismatch for conv1.weight: the file has "
+                       r"\(64, 3, 3, 3\), the encoder .* needs \(64, 3, 7, 7\)"):
         load_torchvision_weights(net, tmp_path / "shape.pth")
-    with pytest.raises(FileNotFoundError, match="never downloaded"):
+    with pytest.raises(GossInputError, match="python -m baselines.weights fetch resnet50"):
         load_torchvision_weights(net, tmp_path / "absent.pth")
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "shape.pth").read_bytes()[:5000])
+    with pytest.raises(GossInputError, match="cut.pth: not a readable PyTorch checkpoint"):
+        load_torchvision_weights(net, tmp_path / "cut.pth")
 
 
 # ---------------------------------------------------------------- Super-BPD ground truth
@@ -442,7 +447,7 @@ def test_identification_methods() -> None:
 
     emb = torch.zeros(n, 1, 2)
     emb[2, 0, 0] = 3.0  # on prototype 2: known class 2; the origin: unknown
-    dml = identify(emb, "dml", threshold=0.5)
+    dml = identify(emb, "dml", threshold=0.5)  # (more in test_baselines_identify.py)
     assert dml.semantic.tolist() == [[2, n]]
     assert float(dml.score[0, 0]) == 0.0 and float(dml.score[0, 1]) == 1.0
 
