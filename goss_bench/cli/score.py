@@ -144,15 +144,15 @@ def per_class_csv(res: ScoreResult) -> str:
         [
             "train_id",
             "name",
-            "pq",
-            "sq",
-            "rq",
+            "pq [0-1]",  # the header says the unit (METRICS.md, "Units")
+            "sq [0-1]",
+            "rq [0-1]",
             "tp",
             "fp",
             "fn",
             "iou_sum",
             "present",
-            "semantic_iou",
+            "semantic_iou [0-1]",
         ]
     )
     for c in res.per_class:
