@@ -162,9 +162,9 @@ def evaluate(
             unwritable ``out_dir``.
     """
     split = Path(split_dir)
-    out = ensure_output_dir(out_dir, "--out")
     info = split_info(split)
     state = load_checkpoint(checkpoint)
+    out = ensure_output_dir(out_dir, "--out")
     n_ckpt = state.get("num_known")
     if n_ckpt is not None and n_ckpt != info.num_known:
         raise GossInputError(f"{checkpoint}: trained with N={n_ckpt}, split has N={info.num_known}")

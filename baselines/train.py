@@ -476,8 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GossInputError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before the training loop installed its handler
-        print("error: interrupted before training started; nothing to resume", file=sys.stderr)
+    except KeyboardInterrupt:  # before the loop's handler was installed, or a third Ctrl-C
+        print("error: interrupted; running the same command again resumes from the last "
+              "checkpoint (if any)", file=sys.stderr)
         return 130
     if res.interrupted is not None:
         if res.is_main:

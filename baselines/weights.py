@@ -24,12 +24,12 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from goss_bench.errors import GossInputError
 
@@ -119,35 +119,31 @@ def _copy_verified(
     read: Callable[[int], bytes], spec: WeightFile, folder: Path, what: str,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
-    """Stream ``read`` into a temporary file in ``folder``, check size and SHA-256,
-    then rename it to ``spec.filename``.  Raises DownloadError on a mismatch."""
-    digest = hashlib.sha256()
-    size = 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            while chunk := read(CHUNK):
-                fh.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-                if progress is not None:
-                    progress(size)
-                if size > spec.size:
-                    raise DownloadError(f"{what}: more than the expected {spec.size} bytes")
+    """Stream ``read`` into ``folder / spec.filename`` atomically (a temporary file
+    renamed only after size and SHA-256 match).  Raises DownloadError on a mismatch
+    and leaves nothing behind."""
+    from goss_bench.io import _atomic_write
+
+    def write(fh: BinaryIO) -> None:
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := read(CHUNK):
+            fh.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(size)
+            if size > spec.size:
+                raise DownloadError(f"{what}: more than the expected {spec.size} bytes")
         if size != spec.size:
             raise DownloadError(f"{what}: {size} bytes, expected {spec.size} (truncated?)")
         got = digest.hexdigest()
         if got != spec.sha256:
             raise DownloadError(f"{what}: SHA-256 {got} does not match the published {spec.sha256}")
-        final = folder / spec.filename
-        os.replace(tmp, final)
-        return final
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    final = folder / spec.filename
+    _atomic_write(final, write)
+    return final
 
 
 def fetch(

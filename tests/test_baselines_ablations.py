@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from baselines.config import load_config  # noqa: E402
+from tests.test_baselines_e2e import _one_torch_thread  # noqa: E402, F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "baselines" / "configs"
@@ -23,14 +24,6 @@ TINY_NET = ["model.layers=[1,1,1,1]", "model.width=4", "model.aspp_channels=8",
             "data.num_workers=0", "train.batch_size=2", "train.device=cpu", "train.amp=none",
             "train.lr=0.002", "eval.resize_longest=64", "eval.workers=0", "eval.area_small=8",
             "eval.area_large=48"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():  # noqa: ANN202
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +135,20 @@ def test_validation_every_k_iterations(sample_split: Path, tmp_path: Path) -> No
     assert (run / "val" / "semantic").is_dir()
     env = json.loads((run / "env.json").read_text())
     assert env["seeds"]["train.seed"] == 0 and env["seeds"]["per_rank"] == [0]
+
+
+def test_tensorboard_events_when_installed(sample_split: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from baselines.train import train
+
+    run = tmp_path / "run"
+    cfg = load_config(CONFIGS / "tiny_cpu.json", [
+        f"train.output_dir={json.dumps(str(run))}", "train.iterations=2", "train.log_every=1",
+        "model.projection=false", "data.crop_size=32"])
+    train(cfg, sample_split, progress=False)
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    off = tmp_path / "off"
+    train(load_config(CONFIGS / "tiny_cpu.json", [
+        f"train.output_dir={json.dumps(str(off))}", "train.iterations=1", "train.tensorboard=false",
+        "model.projection=false", "data.crop_size=32"]), sample_split, progress=False)
+    assert not (off / "tensorboard").exists() and (off / "log.jsonl").is_file()

@@ -18,18 +18,10 @@ torch = pytest.importorskip("torch")
 
 from baselines.config import load_config  # noqa: E402
 from goss_bench.io import read_label_png, write_label_png  # noqa: E402
-from tests.test_baselines_e2e import make_tiny_split  # noqa: E402
+from tests.test_baselines_e2e import _one_torch_thread, make_tiny_split  # noqa: E402, F401
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "baselines" / "configs"
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():  # noqa: ANN202
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +136,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(400)
 def test_torchrun_two_processes_survive_void_batches(tmp_path: Path) -> None:
     """2 processes (gloo, CPU), one image per process and iteration, half of the
     training maps all void and one with a single class: every loss term stays in the
-    graph, so DDP never waits for a gradient that one rank does not produce."""
+    graph, so DDP never waits for a gradient that one rank does not produce.  One
+    rank gets SIGTERM in iteration 3: both stop after it, rank 0 writes the
+    checkpoint, and the resumed run finishes with identical parameters on both."""
     split = make_tiny_split(tmp_path / "data", n_train=4, n_test=1, seed=3)
     stems = [line.split()[0] for line in (split / "train" / "images.txt").read_text().splitlines()]
     for stem in stems[:2]:
@@ -164,11 +158,21 @@ def test_torchrun_two_processes_survive_void_batches(tmp_path: Path) -> None:
            str(ROOT / "tests" / "_ddp_train_worker.py"), str(split), str(out),
            "train.iterations=6", "train.batch_size=2", "data.crop_size=32", "data.resize_longest=32",
            "train.log_every=1"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    proc = subprocess.run(cmd, cwd=ROOT, env={**env, "GOSS_TEST_SIGTERM_AT": "2"},
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for r in (0, 1):
+        part = torch.load(out / f"rank{r}.pth", weights_only=True)
+        assert part["iterations"] == 3 and part["interrupted"] == signal.SIGTERM
+    assert torch.load(out / "run" / "last.pth", weights_only=True)["iteration"] == 3
+    assert not (out / "run" / "model_final.pth").exists()
+    cmd[cmd.index("--master_port") + 1] = str(_free_port())
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0 = torch.load(out / "rank0.pth", weights_only=True)
     r1 = torch.load(out / "rank1.pth", weights_only=True)
     assert r0["iterations"] == r1["iterations"] == 6
+    assert r0["interrupted"] is None and r1["interrupted"] is None
     for k in r0["params"]:
         assert torch.equal(r0["params"][k], r1["params"][k]), k
     log = [json.loads(x) for x in (out / "run" / "log.jsonl").read_text().splitlines()]

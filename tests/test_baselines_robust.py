@@ -16,18 +16,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from baselines import weights as bw  # noqa: E402
-from tests.test_baselines_e2e import make_tiny_split  # noqa: E402
+from tests.test_baselines_e2e import _one_torch_thread, make_tiny_split  # noqa: E402, F401
 
 CONFIGS = Path(__file__).resolve().parents[1] / "baselines" / "configs"
 TINY = str(CONFIGS / "tiny_cpu.json")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():  # noqa: ANN202
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
