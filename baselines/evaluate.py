@@ -275,8 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: interrupted; {args.out} is incomplete, run the command again", file=sys.stderr)
         return 130
     r = result["result"]
-    print(f"{cfg.name}: GQ {100 * r['gq']:.2f}  (known {100 * r['gq_known']:.2f}, "
-          f"unknown {100 * r['gq_unknown']:.2f}); predictions and result.json in {args.out}")
+    print(f"{cfg.name}: GQ {100 * r['gq']:.2f}%  (known {100 * r['gq_known']:.2f}%, "
+          f"unknown {100 * r['gq_unknown']:.2f}%); predictions and result.json in {args.out}")
     return 0
 
 
