@@ -17,6 +17,7 @@ picklable, frozen description of the work) and combine the results in order.
 from __future__ import annotations
 
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -51,7 +52,10 @@ def single_native_thread() -> AbstractContextManager[Any]:
 
 
 def _init_worker() -> None:
-    """Process-pool initializer: one native thread per worker process."""
+    """Process-pool initializer: one native thread per worker process; the parent
+    alone handles Ctrl-C (sent to the whole process group) and SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for name in _THREAD_ENV:
         os.environ[name] = "1"
     single_native_thread()  # threadpool_limits applies on creation; kept for the process life
