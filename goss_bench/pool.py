@@ -61,6 +61,16 @@ def _init_worker() -> None:
     single_native_thread()  # threadpool_limits applies on creation; kept for the process life
 
 
+def _init_thread() -> None:
+    """Thread-pool initializer: OpenMP's thread count is a per-thread setting, so
+    each worker thread limits its own (BLAS limits are process-wide, set by the caller)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     """Consecutive slices of ``items`` of at most ``size`` elements."""
     for i in range(0, len(items), size):
@@ -101,7 +111,7 @@ def map_chunks(
             return
         pool: Executor
         if kind == "thread":
-            pool = ThreadPoolExecutor(max_workers=workers)
+            pool = ThreadPoolExecutor(max_workers=workers, initializer=_init_thread)
             limits: AbstractContextManager[Any] = single_native_thread()
         else:
             pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
