@@ -157,6 +157,8 @@ class EvalConfig:
     mapped so that the origin gives 0 and a prototype 1 (baselines.identification),
     clipped at ``dml_clip`` and divided by it.
     dml_image_minmax: additionally min-max normalise it per image (the DML release).
+    theta_*, s_o, area_*, bpd_steps (parent steps of the adjacency walk) and
+    bpd_root_window (roots within this Chebyshev distance are merged): Super-BPD.
     """
 
     identification: str = "msp"
@@ -173,6 +175,8 @@ class EvalConfig:
     s_o: float = BPDParams.s_o
     area_small: int = BPDParams.area_small
     area_large: int = BPDParams.area_large
+    bpd_steps: int = BPDParams.steps
+    bpd_root_window: int = BPDParams.root_window
     workers: int = 2
 
 

@@ -150,6 +150,8 @@ RULES: dict[str, Num | Choice | ListOf] = {
     "eval.s_o": ANGLE,
     "eval.area_small": _count(0),
     "eval.area_large": _count(0),
+    "eval.bpd_steps": _count(0, 64),
+    "eval.bpd_root_window": _count(1, 64),
     "eval.workers": _count(0, 256),
 }
 

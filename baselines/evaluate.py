@@ -72,7 +72,8 @@ class ImageJob:
 def bpd_params(ec: EvalConfig) -> BPDParams:
     return BPDParams(
         theta_a=ec.theta_a, theta_l=ec.theta_l, theta_s=ec.theta_s, s_o=ec.s_o,
-        area_small=ec.area_small, area_large=ec.area_large,
+        area_small=ec.area_small, area_large=ec.area_large, steps=ec.bpd_steps,
+        root_window=ec.bpd_root_window,
     )
 
 
