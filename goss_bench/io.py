@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
+from goss_bench.validate.files import require_regular_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = 255
@@ -44,7 +45,7 @@ def read_png_header(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
     Reads 33 bytes; never decodes pixel data.  Raises GossInputError when the
     file is missing or is not a PNG.
     """
-    p = Path(path)
+    p = require_regular_file(path, "label map")  # a FIFO or device would block open()
     try:
         with open(p, "rb") as fh:
             head = fh.read(33)

@@ -24,6 +24,7 @@ from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulato
 from goss_bench.metrics.pq import LabelValueError
 from goss_bench.pool import map_chunks
 from goss_bench.result import ScoreResult
+from goss_bench.validate.labels import check_gt_groups, check_not_prediction, check_subfolders
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class PredSource:
 def resolve_gt(gt_dir: str | os.PathLike[str], num_known: int | None = None) -> GTSource:
     """Find the GT folder: a split directory (uses test/) or a plain folder."""
     f = resolve_label_folder(gt_dir, num_known, what="ground-truth")
+    check_subfolders(f.root, ("groups", "clusters"), "ground-truth")
+    check_not_prediction(f.root)
     if not (f.root / "groups").is_dir():
         raise GossInputError(f"{f.root}: missing groups/ folder (uint16 unknown group ids)")
     return GTSource(**vars(f), has_clusters=(f.root / "clusters").is_dir())
@@ -63,6 +66,7 @@ def resolve_pred(pred_dir: str | os.PathLike[str], gt: GTSource) -> PredSource:
         raise GossInputError(
             f"{pred}: expected a prediction folder with semantic/ and groups/ (see FORMAT.md)"
         )
+    check_subfolders(pred, ("groups", "scores", "clusters"), "prediction")
     pred_stems = set(list_stems(sem))
     if not pred_stems:
         raise GossInputError(f"{sem}: prediction folder holds no .png files")
@@ -127,10 +131,13 @@ def _read_image(job: _Job, stem: str) -> dict[str, Any]:
         return arr
 
     out: dict[str, Any] = {"gt_sem": gt_sem, "gt_sem_path": gt_sem_p, "gt_grp": None}
-    if (gt_sem == n).any():
+    gt_grp_p = gt.root / "groups" / f"{stem}.png"
+    if (gt_sem == n).any() or os.path.lexists(gt_grp_p):
+        # read even without unknown pixels: group ids elsewhere reveal a wrong N
         out["gt_grp"] = load(
             gt.root, "groups", "ground-truth group map", "the image has unknown pixels"
         )
+        check_gt_groups(gt_sem, out["gt_grp"], n, gt_grp_p)
     pred_sem_p = pred.root / "semantic" / f"{stem}.png"
     out["pred_sem_path"] = pred_sem_p
     if stem in pred.missing:  # --allow-missing: an empty prediction

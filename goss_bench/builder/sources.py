@@ -139,7 +139,7 @@ def _coco_json(root: Path, subset: str) -> list[WorkItem]:
     img_dir = root / sub
     if not img_dir.is_dir():
         raise layout_error("coco", "json", root, f"missing image folder {img_dir}")
-    inst, stuff = load_coco_json(inst_p), load_coco_json(stuff_p)
+    inst, stuff = load_coco_json(inst_p, "instances"), load_coco_json(stuff_p, "stuff")
     where = f"{inst_p} + {stuff_p}"
     images: dict[int, tuple[str, int, int]] = {}
     for data, p in ((inst, inst_p), (stuff, stuff_p)):

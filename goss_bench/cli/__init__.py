@@ -4,8 +4,12 @@ Each subcommand lives in its own module that defines ``add_arguments(parser)``
 and ``run(args) -> int``.  Modules are imported only when their subcommand
 runs, so ``goss-bench score`` never imports torch or fastapi.
 
-Errors: a :class:`goss_bench.errors.GossInputError` from any subcommand is
-printed as one ``error: ...`` line on stderr with exit code 2.
+Exit codes (README "Exit codes"): 0 success; 1 a remote failure or timeout
+the user can retry (``submit``); 2 bad input or usage -- a
+:class:`goss_bench.errors.GossInputError` from any subcommand, an argparse
+error, or a file that cannot be written, printed as one ``error: ...`` line on
+stderr; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), with a resume hint
+for commands that resume (a module's ``RESUME_HINT``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -76,14 +81,50 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
-    mod = importlib.import_module(args._module)
+EXIT_OK, EXIT_REMOTE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that clean-up (partial manifests, pools) runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns the exit code (never raises, never prints a traceback
+    for bad input or an interrupt)."""
+    in_main_thread = _is_main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    mod = None
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_INPUT
+        mod = importlib.import_module(args._module)
+        return _run(mod, args)
+    except KeyboardInterrupt as exc:
+        hint = getattr(mod, "RESUME_HINT", None) if mod is not None else None
+        terminated = isinstance(exc, Terminated)
+        print(("terminated" if terminated else "interrupted") + (f"; {hint}" if hint else ""),
+              file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _run(mod, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """Run the subcommand, turning bad input into ``error: ...`` and exit code 2."""
     def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         print(f"warning: {message}", file=sys.stderr)
 
@@ -94,16 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(mod.run(args) or 0)
     except GossInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INPUT
     except BrokenPipeError:
         # the reader of our output went away (`goss-bench ... | head`): stop quietly;
         # point stdout at /dev/null so the interpreter's final flush cannot fail again
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return EXIT_OK
+    except OSError as exc:
+        # last resort (outputs are checked before work starts): a file that cannot be
+        # read or written, e.g. the disk filled up or a folder was removed meanwhile
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover
