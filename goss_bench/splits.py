@@ -164,6 +164,25 @@ class Split:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+    @property
+    def definition_sha256(self) -> str:
+        """Hash of what defines the benchmark: dataset, class lists and rules.
+
+        Name, description, reference and expected counts are left out, so a split
+        made by ``make-split`` that equals a shipped file class for class and rule
+        for rule has the same definition hash. Official names are reserved for
+        definitions with the shipped file's hash (:func:`provenance`).
+        """
+        doc = {
+            "dataset": self.dataset,
+            "known": [c.source_id for c in self.known],
+            "unknown": [c.source_id for c in self.unknown],
+            "void": [c.source_id for c in self.void],
+            "rules": self.rules.to_dict(),
+        }
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def with_rules(self, **overrides: Any) -> Split:
         """A copy with some rules replaced (None values are ignored)."""
         kw = {k: v for k, v in overrides.items() if v is not None}
@@ -204,11 +223,87 @@ def list_splits(directory: Path | None = None) -> list[tuple[str, str, Path]]:
     return out
 
 
+def official_file(dataset: str, name: str) -> Path | None:
+    """The shipped split file of ``dataset`` named ``name``, or None."""
+    for ds, nm, path in list_splits():
+        if ds == dataset and nm == name:
+            return path
+    return None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Whether a split is one of the shipped (official) splits.
+
+    Attributes:
+        kind: ``"official"`` when the split's definition (classes and rules) has the
+            hash of the shipped file of the same name, else ``"custom"``.
+        definition_sha256: :attr:`Split.definition_sha256` of the split.
+        official_file: file name of the shipped split of that name ("" if none).
+        note: why a split named like an official one is custom ("" otherwise).
+    """
+
+    kind: str
+    definition_sha256: str
+    official_file: str = ""
+    note: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "definition_sha256": self.definition_sha256,
+                "official_file": self.official_file, "note": self.note}
+
+
+def provenance(split: Split) -> Provenance:
+    """Official or custom, by comparing definition hashes with the shipped file."""
+    path = official_file(split.dataset, split.name)
+    digest = split.definition_sha256
+    if path is None:
+        return Provenance("custom", digest)
+    ref = load_split(path)
+    if ref.definition_sha256 == digest:
+        return Provenance("official", digest, path.name)
+    note = ("options differ from the official split"
+            if _classes_equal(ref, split) else "classes differ from the official split")
+    return Provenance("custom", digest, path.name, note)
+
+
+def _classes_equal(a: Split, b: Split) -> bool:
+    return (a.known, a.unknown, a.void) == (b.known, b.unknown, b.void)
+
+
+def check_not_impersonating(split: Split) -> None:
+    """Raise GossInputError when ``split`` carries an official name with other classes
+    or rules than the shipped file of that name."""
+    path = official_file(split.dataset, split.name)
+    if path is None or path.resolve() == (split.path.resolve() if split.path else None):
+        return
+    ref = load_split(path)
+    if ref.definition_sha256 != split.definition_sha256:
+        where = split.path or f"<split {split.name}>"
+        raise GossInputError(
+            f"{where}: the name {split.name!r} is reserved for the official {split.dataset} split "
+            f"({path.name}, definition sha256 {ref.definition_sha256[:12]}), and this definition "
+            f"differs (sha256 {split.definition_sha256[:12]}, "
+            f"{'rules' if _classes_equal(ref, split) else 'classes'} differ); give it another name"
+        )
+
+
+def _is_plain_name(s: str) -> bool:
+    return not s.endswith(".json") and "/" not in s and "\\" not in s
+
+
 def find_split_file(split: str | Path, dataset: str | None = None) -> Path:
-    """Resolve a split name (``manual-20-60``) or a path to a split file."""
+    """Resolve a split name (``manual-20-60``) or a path to a split file.
+
+    An official name always means the shipped file, even when a file of that
+    name exists in the current folder (it cannot shadow it).
+    """
     s = str(split)
     p = Path(s)
-    if s.endswith(".json") or p.is_file():
+    official = isinstance(split, str) and _is_plain_name(s) and any(
+        name == s and dataset in (None, ds) for ds, name, _ in list_splits()
+    )
+    if not official and (s.endswith(".json") or p.is_file()):
         if not p.is_file():
             raise GossInputError(f"{p}: split file not found")
         return p
@@ -245,6 +340,7 @@ def load_split(split: str | Path, dataset: str | None = None) -> Split:
     sp = split_from_dict(data, path)
     if dataset is not None and sp.dataset != dataset:
         raise GossInputError(f"{path}: split is for dataset {sp.dataset!r}, not {dataset!r}")
+    check_not_impersonating(sp)
     return sp
 
 

@@ -101,6 +101,10 @@ def test_sha_is_independent_of_formatting(tmp_path):
     d = json.loads(p.read_text())
     d["rules"]["connectivity"] = 4
     q.write_text(json.dumps(d))
+    with pytest.raises(GossInputError, match="reserved for the official coco split"):
+        load_split(q)  # an official name with other rules would impersonate it
+    d["name"] = "manual-20-60-conn4"
+    q.write_text(json.dumps(d))
     assert load_split(q).sha256 != load_split(p).sha256
 
 

@@ -155,7 +155,8 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
         files = {rel: _write(ctx.out, rel, sem)}
         per_id = np.zeros(256, np.int64)
         np.add.at(per_id, t.train, hist)
-        return {**rec, "status": "kept", "pixels": _pairs(per_id, t.num_known), "files": files}
+        # ids 0..N: with --train-unknown unknown the training maps hold N too
+        return {**rec, "status": "kept", "pixels": _pairs(per_id, t.num_known + 1), "files": files}
 
     if ctx.rules.test_images == "with-unknown" and not has_unknown:
         return {**rec, "status": "excluded", "reason": "no unknown pixels", "files": {}}

@@ -8,6 +8,7 @@ manifest.json (sorted keys, deterministic for any number of workers)::
      "counts": {"train": {"candidates": .., "kept": .., "excluded": .., "bad": ..}, "test": {...}},
      "classes": {"train": [{"train_id", "source_id", "name", "kind", "pixels", "images"}, ...],
                  "test":  [... the same, plus {"train_id": N, "name": "unknown", ...}]},
+                # "train" has the unknown row too when rules.train_unknown == "unknown"
      "unknown_classes": [{"source_id", "name", "kind", "pixels", "images"}, ...],   # in test
      "bad": [{"subset", "stem", "path", "error"}, ...],
      "files": {"split.json": "<sha256>", "test/images.txt": "...", "test/semantic/x.png": "...", ...},
@@ -27,7 +28,7 @@ from typing import Any
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
-from goss_bench.splits import Split
+from goss_bench.splits import Split, provenance
 
 MANIFEST = "manifest.json"
 SPLIT_JSON = "split.json"
@@ -49,6 +50,7 @@ def split_json_text(split: Split, options: dict[str, Any], tool_version: str) ->
         "description": split.description,
         "expected_images": d["expected_images"],
         "split_sha256": split.sha256,
+        "provenance": provenance(split).to_dict(),
         "tool_version": tool_version,
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
@@ -99,7 +101,7 @@ def aggregate(split: Split, records: list[Record]) -> dict[str, Any]:
              "pixels": pix[s][i], "images": imgs[s][i]}
             for i, c in enumerate(split.known)
         ]
-        if s == "test":
+        if s == "test" or split.rules.train_unknown == "unknown":
             rows.append({"train_id": n, "source_id": None, "name": "unknown", "kind": "unknown",
                          "pixels": pix[s][n], "images": imgs[s][n]})
         classes[s] = rows

@@ -29,7 +29,7 @@ from goss_bench.builder.parallel import map_unordered
 from goss_bench.builder.sources import SUBSETS, default_root, list_items
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
-from goss_bench.splits import Split, load_split
+from goss_bench.splits import Provenance, Split, load_split, provenance
 
 PARTIAL_MANIFEST_EVERY_S = 60.0
 OUTPUT_KINDS = {"train": ("semantic",), "test": ("semantic", "groups", "clusters")}
@@ -58,6 +58,7 @@ class BuildSummary:
         bad: inputs skipped with --skip-bad.
         reused: images whose outputs a previous run had already verified (resume).
         elapsed_s: wall time.
+        provenance: official or custom, with the definition hash (split.json has it too).
     """
 
     dataset: str
@@ -77,6 +78,7 @@ class BuildSummary:
     bad: list[BadInput] = field(default_factory=list)
     reused: int = 0
     elapsed_s: float = 0.0
+    provenance: Provenance | None = None
 
 
 def build_split(
@@ -277,4 +279,5 @@ def _summary(sp: Split, out: Path, records: list[Record], reused: int, elapsed: 
         bad=bad,
         reused=reused,
         elapsed_s=elapsed,
+        provenance=provenance(sp),
     )

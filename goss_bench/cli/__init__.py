@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("goss_bench.cli.submit", "validate and upload predictions to a leaderboard"),
     "demo": ("goss_bench.cli.demo", "end-to-end demo: build, train, score, leaderboard"),
     "show": ("goss_bench.cli.show", "draw image | GT | prediction | error panels"),
+    "labels": ("goss_bench.cli.labels", "id table of a split: GOSS, source, mmseg/detectron2 ids"),
+    "compare": ("goss_bench.cli.compare", "paired comparison of two prediction sets (bootstrap)"),
 }
 
 

@@ -82,6 +82,11 @@ def format_summary(s: BuildSummary) -> str:
     row = (f"{s.dataset:<11} {s.split:<16} {known:>14} {unknown:>16} {_n(s.train_images):>11} "
            f"{_n(s.expected_train):>8} {_n(s.test_images):>10} {_n(s.expected_test):>8}")
     lines = [head, row, ""]
+    if s.provenance is not None:
+        p = s.provenance
+        what = (f"official ({p.official_file})" if p.kind == "official"
+                else f"custom{f' ({p.note})' if p.note else ''}")
+        lines.append(f"split {s.split}: {what}, definition sha256 {p.definition_sha256[:12]}")
     lines.append(
         f"source images: train {s.candidates.get('train', 0):,}, test {s.candidates.get('test', 0):,}; "
         f"excluded by the rules: train {s.excluded.get('train', 0):,}, "

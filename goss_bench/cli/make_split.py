@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from goss_bench.splits import Split
 
 from goss_bench.validate.files import check_output_file
 from goss_bench.validate.flags import int_range
@@ -29,7 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-class image counts (CSV of goss-bench stats) for --manual-things")
     p.add_argument("--void", nargs="+", default=[], metavar="CLASS",
                    help="evaluated classes to ignore (void) in this split")
-    p.add_argument("--name", default=None, help="split name (default: derived from the choice)")
+    p.add_argument("--name", default=None,
+                   help="split name (default: derived from the choice; an official name is "
+                        "only kept for a definition identical to the official file, otherwise "
+                        "a hash suffix is added)")
     p.add_argument("--description", default="")
     p.add_argument("--out", default=None, help="output file (default: ./<dataset>-<name>.json)")
 
@@ -61,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from goss_bench.builder.stats import read_image_counts
     from goss_bench.errors import GossInputError
-    from goss_bench.splits import make_split, write_split
+    from goss_bench.splits import (
+        check_not_impersonating,
+        make_split,
+        provenance,
+        write_split,
+    )
 
     ds = args.dataset
     out = Path(args.out) if args.out is not None else None
@@ -100,11 +112,43 @@ def run(args: argparse.Namespace) -> int:
         name = f"{kind}-{n_known}-{n_eval - len(known) - len(void)}"
     split = make_split(ds, name, known, void_ids=void,
                        description=args.description or how, reference=how)
+    if not args.name and provenance(split).note:
+        # an official name with another definition: derive a distinct one from the hash
+        name = f"{name}-{split.definition_sha256[:8]}"
+        split = make_split(ds, name, known, void_ids=void,
+                           description=args.description or how, reference=how)
+    check_not_impersonating(split)  # --name given: an official name needs the official definition
     out = out if out is not None else Path(f"{ds}-{split.name}.json")
+    _check_out(out, split)
     write_split(split, out)
+    prov = provenance(split)
     things = sum(c.kind == "thing" for c in split.known)
     print(f"wrote {out}: {split.dataset}/{split.name}, N = {split.num_known} known "
           f"({things} things, {split.num_known - things} stuff), {len(split.unknown)} unknown, "
           f"{len(split.void)} void")
+    if prov.kind == "official":
+        print(f"identical to the official split {prov.official_file} "
+              f"(definition sha256 {prov.definition_sha256[:12]})")
+    else:
+        print(f"custom split, definition sha256 {prov.definition_sha256[:12]}")
     print(f"build it with: goss-bench build-split --dataset {ds} --split {out}")
     return 0
+
+
+def _check_out(out: Path, split: Split) -> None:
+    """Never write into the shipped split folder, nor a file named like a shipped one
+    holding another definition (it would shadow the official file)."""
+    from goss_bench.errors import GossInputError
+    from goss_bench.splits import list_splits, load_split, splits_dir
+
+    if out.resolve().parent == splits_dir().resolve():
+        raise GossInputError(
+            f"{out}: refusing to write into the folder of the official split files; "
+            "choose another --out"
+        )
+    for _, _, path in list_splits():
+        if path.name == out.name and load_split(path).definition_sha256 != split.definition_sha256:
+            raise GossInputError(
+                f"{out}: {out.name} is the file name of an official split and this split "
+                "differs from it; choose another --out"
+            )

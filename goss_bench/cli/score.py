@@ -7,8 +7,11 @@ import csv
 import io
 import json
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
+from goss_bench.errors import GossInputError
 from goss_bench.io import DEFAULT_MAX_PIXELS, write_text_atomic
 from goss_bench.result import ScoreResult
 from goss_bench.validate.files import check_output_file
@@ -75,6 +78,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--per-class", action="store_true", help="also print the per-class table")
+    p.add_argument("--ci", action="store_true", help="bootstrap confidence intervals over images")
+    p.add_argument(
+        "--image-stats",
+        action="store_true",
+        help="save per-image statistics in the --json file (for goss-bench compare)",
+    )
+    from goss_bench.cli.compare import add_ci_arguments
+
+    add_ci_arguments(p)
 
 
 def _fmt(v: float | None, pct: bool = True) -> str:
@@ -167,9 +179,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, path in outputs.items():
         if path is not None:  # checked before any work: '' or a folder is an error
             check_output_file(path, flag)
-    res = score(
-        args.pred,
-        args.gt,
+    if args.image_stats and args.json is None:
+        raise GossInputError("--image-stats needs --json FILE")
+    kwargs: dict[str, Any] = dict(
         num_known=args.num_known,
         workers=args.workers,
         average=args.average,
@@ -184,7 +196,43 @@ def run(args: argparse.Namespace) -> int:
         use_clusters=False if args.no_gs else None,
         max_pixels=args.max_pixels,
     )
+    if args.ci or args.image_stats:
+        return _run_with_stats(args, kwargs)
+    res = score(args.pred, args.gt, **kwargs)
+    _write_outputs(args, res, res.to_dict())
+    return 0
+
+
+def _run_with_stats(args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+    """``--ci`` / ``--image-stats``: score keeping per-image statistics."""
+    from goss_bench.cli.compare import format_intervals
+    from goss_bench.diagnostics.bootstrap import confidence_intervals
+    from goss_bench.diagnostics.collect import score_with_stats
+
+    res, stats = score_with_stats(args.pred, args.gt, **kwargs)
     d = res.to_dict()
+    ci_text = ""
+    if args.ci:
+        ci = confidence_intervals(stats, args.bootstrap, args.seed, args.level)
+        exact = res.summary()
+        ci = {k: replace(v, value=exact.get(k, v.value)) for k, v in ci.items()}
+        d["ci"] = {
+            "method": "percentile bootstrap over images",
+            "resamples": args.bootstrap,
+            "seed": args.seed,
+            "level": args.level,
+            "metrics": {k: asdict(v) for k, v in ci.items()},
+        }
+        ci_text = format_intervals(ci, args.bootstrap, args.seed, args.level)
+    if args.image_stats:
+        d["image_stats"] = stats.to_json()
+    _write_outputs(args, res, d, ci_text)
+    return 0
+
+
+def _write_outputs(
+    args: argparse.Namespace, res: ScoreResult, d: dict[str, Any], extra: str = ""
+) -> None:
     per_image = d.pop("per_image", None)
     if args.json is not None:
         write_text_atomic(Path(args.json), json.dumps(d, indent=2) + "\n")
@@ -194,5 +242,4 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(
             Path(args.per_image), "".join(json.dumps(r) + "\n" for r in per_image or [])
         )
-    sys.stdout.write(format_table(res, per_class=args.per_class))
-    return 0
+    sys.stdout.write(format_table(res, per_class=args.per_class) + extra)
