@@ -15,6 +15,7 @@ written to a temporary file in the same folder and renamed into place.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -25,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
-from goss_bench.validate.files import require_regular_file
+from goss_bench.validate.files import read_bytes_file, require_regular_file
+from goss_bench.validate.png import check_png_chunks
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = 255
@@ -104,7 +106,9 @@ def read_label_png(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            data = read_bytes_file(p, what)
+            check_png_chunks(data, str(p))  # Pillow skips IDAT CRCs: a flipped byte would pass
+            with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 arr = np.asarray(im)
     except (OSError, SyntaxError, ValueError, zlib.error, Image.DecompressionBombWarning) as exc:

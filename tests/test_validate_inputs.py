@@ -113,11 +113,14 @@ def test_output_folders_that_are_files(folders, capsys, tmp_path):
     assert f.read_text() == "x"
 
 
-def test_output_that_is_a_device_is_refused(folders, capsys):
+def test_output_that_is_not_a_regular_file_is_refused(folders, capsys, tmp_path):
+    # (never /dev/null itself: code without the check would replace it when run as root)
     pred, gt = folders
-    code, _, err = run(capsys, "score", pred, gt, "--quiet", "--json", os.devnull)
-    assert_input_error(code, err, "character device")
-    assert Path(os.devnull).exists() and not Path(os.devnull).is_file()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, _, err = run(capsys, "score", pred, gt, "--quiet", "--json", fifo)
+    assert_input_error(code, err, "FIFO")
+    assert fifo.exists() and not fifo.is_file()
 
 
 # ---- cause 2: silently wrong scores ---------------------------------------------------
