@@ -46,6 +46,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# name -> pip extras the command needs (checked before its module is imported)
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "serve": ("server",),
+    "worker": ("server",),
+    "server": ("server",),
+    "demo": ("server", "baselines"),
+}
+
+
 def _available() -> dict[str, tuple[str, str]]:
     out = {}
     for name, (module, help_) in COMMANDS.items():
@@ -86,6 +95,15 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 EXIT_OK, EXIT_REMOTE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
+def _check_extras(argv: Sequence[str] | None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args if not a.startswith("-")), None)
+    if chosen in REQUIRES:
+        from goss_bench.extras import require
+
+        require(*REQUIRES[chosen], what=f"goss-bench {chosen}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that clean-up (partial manifests, pools) runs."""
 
@@ -101,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     mod = None
     try:
+        try:
+            _check_extras(argv)
+        except GossInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INPUT
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):

@@ -35,7 +35,7 @@ def render_stem(
 
     A missing, unreadable or wrong-size photo is drawn grey; why goes to ``notes``.
     """
-    from goss_bench.visualize import load_gt_maps, load_photo_checked, render_panel
+    from goss_bench.visualize import load_gt_maps, load_photo_checked, photo_note, render_panel
 
     gsem, ggrp = load_gt_maps(gt.root, stem)
     psem_p = pred_root / "semantic" / f"{stem}.png"
@@ -52,10 +52,12 @@ def render_stem(
             raise GossInputError(
                 f"{pgrp_p}: shape {pgrp.shape} differs from the ground truth {gsem.shape}"
             )
-    image, why = load_photo_checked(photos.get(stem), gsem.shape)
+    path = photos.get(stem)
+    image, why = load_photo_checked(path, gsem.shape)
     if why is not None and notes is not None:
         notes.append(f"{stem}: {why}; the image panel is grey")
-    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, gt.num_known, gt.class_names, title=stem)
+    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, gt.num_known, gt.class_names,
+                            title=stem, photo_note=photo_note(path, why) if why else "no photo")
     return panel
 
 
