@@ -68,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="OSS: average per image (authors) instead of pooling pixels",
     )
+    p.add_argument(
+        "--protocol",
+        choices=["goss", "authors"],
+        default="goss",
+        help="goss: the corrected definitions (default); authors: reproduce the GOSS "
+        "release's evaluator with its quirks (METRICS.md)",
+    )
     p.add_argument("--no-oss", action="store_true", help="ignore scores/ even when present")
     p.add_argument("--no-gs", action="store_true", help="ignore clusters/ even when present")
     p.add_argument(
@@ -144,15 +151,15 @@ def per_class_csv(res: ScoreResult) -> str:
         [
             "train_id",
             "name",
-            "pq",
-            "sq",
-            "rq",
+            "pq [0-1]",  # the header says the unit (METRICS.md, "Units")
+            "sq [0-1]",
+            "rq [0-1]",
             "tp",
             "fp",
             "fn",
             "iou_sum",
             "present",
-            "semantic_iou",
+            "semantic_iou [0-1]",
         ]
     )
     for c in res.per_class:
@@ -200,8 +207,10 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     if args.ci or args.image_stats:
+        if args.protocol != "goss":
+            raise GossInputError("--ci and --image-stats use the default protocol, not --protocol authors")
         return _run_with_stats(args, kwargs)
-    res = score(args.pred, args.gt, **kwargs)
+    res = score(args.pred, args.gt, protocol=args.protocol, **kwargs)
     _write_outputs(args, res, res.to_dict())
     return 0
 
