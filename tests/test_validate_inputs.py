@@ -341,3 +341,21 @@ def test_show_gt_groups_smaller_than_semantic(folders, capsys, tmp_path):
     write_label_png(gt / "test" / "groups" / "img0.png", np.zeros((10, 10), np.uint16))
     code, _, err = run(capsys, "show", pred, gt, "--out", tmp_path / "p", "--stems", "img0")
     assert_input_error(code, err, "groups/img0.png", "group map has shape 10x10")
+
+
+def test_submit_zip_refuses_scores_file_and_fifos(folders, tmp_path):
+    """submit's zip step: pred/scores as a file or a FIFO map is an error, not skipped."""
+    from goss_bench.errors import GossInputError
+    from goss_bench.submission import zip_folder
+
+    pred, _ = folders
+    (pred / "scores").write_text("not a folder")
+    with pytest.raises(GossInputError, match="scores.*found a file"):
+        zip_folder(pred, tmp_path / "a.zip")
+    (pred / "scores").unlink()
+    m = pred / "groups" / "img1.png"
+    m.unlink()
+    os.mkfifo(m)
+    with pytest.raises(GossInputError, match="FIFO"):
+        zip_folder(pred, tmp_path / "a.zip")
+    assert not (tmp_path / "a.zip").exists() and not (tmp_path / ".a.zip.tmp").exists()

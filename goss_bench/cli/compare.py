@@ -16,16 +16,22 @@ from typing import Any
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
+from goss_bench.validate.files import check_output_dir, check_output_file
+from goss_bench.validate.flags import add_workers_argument, float_range, int_range
+from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 
 def add_ci_arguments(p: argparse.ArgumentParser) -> None:
     """--bootstrap, --seed, --level (shared with ``score --ci``)."""
     p.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)"
+        "--bootstrap", type=int_range(1), default=1000, metavar="B",
+        help="bootstrap resamples (>= 1, default 1000)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
+    p.add_argument("--seed", type=int_range(0), default=0,
+                   help="random seed of the resampling (>= 0, default 0)")
     p.add_argument(
-        "--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)"
+        "--level", type=float_range(0.0, 1.0), default=0.95,
+        help="confidence level of the intervals (strictly between 0 and 1, default 0.95)",
     )
 
 
@@ -33,19 +39,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", help="A: prediction folder or score JSON with image_stats")
     p.add_argument("b", help="B: prediction folder or score JSON with image_stats")
     p.add_argument("gt", nargs="?", help="GT split directory or folder (when A or B is a folder)")
-    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
-    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_workers_argument(p)
     p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk")
+    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
+                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
     p.add_argument("--fpr95", choices=["first", "nearest"], default="first")
     p.add_argument("--oss-per-image", action="store_true")
     p.add_argument("--void-as-unknown", action="store_true")
     p.add_argument("--allow-missing", action="store_true")
     add_ci_arguments(p)
-    p.add_argument("--top", type=int, default=10, help="images that differ most to list (default 10)")
+    p.add_argument("--top", type=int_range(0), default=10,
+                   help="images that differ most to list (>= 0, default 10)")
     p.add_argument(
-        "--show", type=int, default=0, metavar="K",
-        help="draw `show` panels of A and B for the K images that differ most (needs --out)",
+        "--show", type=int_range(0), default=0, metavar="K",
+        help="draw `show` panels of A and B for the K images that differ most (>= 0; needs --out)",
     )
     p.add_argument("--out", help="folder for the --show panels")
     p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
@@ -158,6 +167,10 @@ def run(args: argparse.Namespace) -> int:
         raise GossInputError("--top and --show must be >= 0")
     if args.show and not args.out:
         raise GossInputError("--show needs --out DIR for the panels")
+    if args.json is not None:  # outputs are checked before any work
+        check_output_file(args.json, "--json")
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     if args.show and (_is_json(args.a) or _is_json(args.b) or args.gt is None):
         raise GossInputError("--show needs A and B as prediction folders and GT")
     progress = not args.quiet and sys.stderr.isatty()
@@ -166,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     cmp = compare_stats(
         a, b, num=args.bootstrap, seed=args.seed, level=args.level, top=max(args.top, args.show)
     )
-    if args.json:
+    if args.json is not None:
         d = cmp.to_dict()
         d.update(a=str(args.a), b=str(args.b))
         write_text_atomic(Path(args.json), json.dumps(d, indent=2) + "\n")

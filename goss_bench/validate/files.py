@@ -71,7 +71,7 @@ def read_text_file(path: str | os.PathLike[str], what: str = "file") -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GossInputError(
-            f"{path}: {what} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+            f"{path}: not UTF-8 text ({what}; byte {exc.start}: {exc.reason})"
         ) from None
 
 
