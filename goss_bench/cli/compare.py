@@ -22,15 +22,16 @@ from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 
 def add_ci_arguments(p: argparse.ArgumentParser) -> None:
-    """--bootstrap, --seed, --level (shared with ``score --ci``)."""
+    """--bootstrap, --seed, --level (shared with ``score --ci``); the bootstrap checks
+    --bootstrap and --level itself (one ``error:`` line naming the flag)."""
     p.add_argument(
-        "--bootstrap", type=int_range(1), default=1000, metavar="B",
+        "--bootstrap", type=int, default=1000, metavar="B",
         help="bootstrap resamples (>= 1, default 1000)",
     )
     p.add_argument("--seed", type=int_range(0), default=0,
                    help="random seed of the resampling (>= 0, default 0)")
     p.add_argument(
-        "--level", type=float_range(0.0, 1.0), default=0.95,
+        "--level", type=float, default=0.95,
         help="confidence level of the intervals (strictly between 0 and 1, default 0.95)",
     )
 
