@@ -71,7 +71,7 @@ def image_histogram(item: WorkItem) -> tuple[str, np.ndarray]:
         dataset = "cityscapes"
     else:
         assert item.label is not None
-        raw = read_coco_png(item.label)
+        raw = read_coco_png(item.label, contiguous=item.contiguous)
         dataset = "coco"
     hist = np.bincount(raw.ravel(), minlength=256)
     bad = np.flatnonzero((hist > 0) & ~valid_raw_values(dataset))

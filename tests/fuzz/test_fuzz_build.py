@@ -97,7 +97,7 @@ SOURCE_CASES: list[tuple[str, str, Callable[[Path], None]]] = [
     ("label value 200", BAD, _set_label_value(200)),
     ("label value 11 (a COCO id without annotations)", BAD, _set_label_value(11)),
     ("label value 255 (unlabeled)", VALID, _set_label_value(255)),
-    ("photo missing", BAD, _photo(lambda p: p.unlink())),
+    ("photo missing (photos are optional)", VALID, _photo(lambda p: p.unlink())),
     ("photo declares 65535x65535", BAD, _photo(_jpeg_declaring)),
     ("photo a FIFO", BAD, _photo(_fifo)),
     ("photo not an image", BAD, _photo(lambda p: p.write_bytes(b"hello"))),
@@ -114,7 +114,7 @@ def test_source_mutations(coco, tmp_path, built, name, expect, fn):
     fn(coco)
     res = _build(coco, tmp_path / "out")
     check("build-split", name, expect, res)
-    if res.code == 0 and name == "extra hidden file":
+    if res.code == 0 and name in ("extra hidden file", "photo missing (photos are optional)"):
         _same_build(tmp_path / "out", built, name)
     if "label" in name:
         check("stats", name, expect, _stats(coco))
@@ -146,6 +146,8 @@ FLAG_CASES: list[tuple[str, str, Callable[[Path, Path], tuple]]] = [
     ("--root a file", BAD, lambda c, t: ((t / "f").write_text("x"), ("--root", t / "f"))[1]),
     ("--dataset of another split", BAD, lambda c, t: ("--split", "manual-16-3")),
     ("--workers 1 --overwrite", VALID, lambda c, t: ("--overwrite",)),
+    ("--require-images with a photo missing", BAD,
+     lambda c, t: (_val_photo(c).unlink(), ("--require-images",))[1]),
 ]
 
 
