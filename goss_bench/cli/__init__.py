@@ -8,8 +8,8 @@ Exit codes (README "Exit codes"): 0 success; 1 a remote failure or timeout
 the user can retry (``submit``); 2 bad input or usage -- a
 :class:`goss_bench.errors.GossInputError` from any subcommand, an argparse
 error, or a file that cannot be written, printed as one ``error: ...`` line on
-stderr; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), with a resume hint
-for commands that resume (a module's ``RESUME_HINT``).
+stderr; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, for the commands in
+TERM_AS_INTERRUPT); build-split then says how to resume.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from goss_bench.errors import GossInputError
+from goss_bench.errors import GossInputError, Terminated
 
 # name -> (module, one-line help). The module provides add_arguments and run.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -104,20 +104,31 @@ def _check_extras(argv: Sequence[str] | None) -> None:
         require(*REQUIRES[chosen], what=f"goss-bench {chosen}")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that clean-up (partial manifests, pools) runs."""
+# Commands that handle SIGTERM like Ctrl-C (save what is done, exit 143, no traceback).
+TERM_AS_INTERRUPT = {"build-split", "score", "export-panoptic"}
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _terminate_like_interrupt() -> Callable[[], None] | None:
+    """Install the SIGTERM handler; returns a function restoring the previous one."""
+    try:
+        old = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application)
+        return None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old)
+
+    return restore
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; returns the exit code (never raises, never prints a traceback
-    for bad input or an interrupt)."""
-    in_main_thread = _is_main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
-    mod = None
+    """Run one subcommand and return its exit code (the policy in the module docstring);
+    a Ctrl-C at any point, start-up included, is ``interrupted`` and 130, never a traceback."""
+    restore = None
     try:
         try:
             _check_extras(argv)
@@ -130,26 +141,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_INPUT
         mod = importlib.import_module(args._module)
+        restore = _terminate_like_interrupt() if args.command in TERM_AS_INTERRUPT else None
         return _run(mod, args)
-    except KeyboardInterrupt as exc:
-        hint = getattr(mod, "RESUME_HINT", None) if mod is not None else None
-        terminated = isinstance(exc, Terminated)
-        print(("terminated" if terminated else "interrupted") + (f"; {hint}" if hint else ""),
-              file=sys.stderr)
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+        if restore is not None:
+            restore()
 
 
 def _run(mod, args: argparse.Namespace) -> int:  # noqa: ANN001
     """Run the subcommand, turning bad input into ``error: ...`` and exit code 2."""
+
     def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         print(f"warning: {message}", file=sys.stderr)
 

@@ -9,8 +9,6 @@ from goss_bench.builder.run import BuildSummary
 from goss_bench.validate.files import check_output_dir
 from goss_bench.validate.flags import add_workers_argument, int_range
 
-RESUME_HINT = "re-run the same command to resume (finished images are reused)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=("coco", "cityscapes"))
@@ -49,11 +47,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # checked before any work
+        check_output_dir(args.out, "--out")
+    try:
+        summary = _build(args)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (goss_bench.cli.main turns it into 130/143)
+        print("finished images are recorded; run the same command again to resume",
+              file=sys.stderr)
+        raise
+    print(format_summary(summary))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> BuildSummary:
     from goss_bench.builder import build_split
 
-    if args.out is not None:
-        check_output_dir(args.out, "--out")
-    summary = build_split(
+    return build_split(
         args.dataset,
         args.split,
         args.root,
@@ -72,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
         test_only=args.test_only,
         require_images=args.require_images,
     )
-    print(format_summary(summary))
-    return 0
 
 
 def _n(v: int | None) -> str:

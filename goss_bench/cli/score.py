@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--csv-per-class", metavar="FILE", help="write per-class PQ/SQ/RQ/TP/FP/FN as CSV"
     )
     p.add_argument("--per-image", metavar="FILE", help="write per-image statistics as JSON lines")
-    add_workers_argument(p)
+    add_workers_argument(p, default=None)
     p.add_argument(
         "--average",
         choices=["all", "present"],

@@ -44,7 +44,7 @@ def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> Pa
             raise GossInputError(
                 f"{p}: {what} is a broken symbolic link (to {os.readlink(p)})"
             ) from None
-        raise GossInputError(f"{p}: {what} not found") from None
+        raise GossInputError(f"{p}: cannot read file ({what} not found)") from None
     except OSError as exc:
         raise GossInputError(f"{p}: cannot access {what} ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):

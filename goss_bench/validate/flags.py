@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 
 
@@ -59,9 +58,12 @@ def float_range(lo: float | None = None, hi: float | None = None) -> Callable[[s
 def add_workers_argument(
     p: argparse.ArgumentParser, default: int | None = 1, note: str = ""
 ) -> None:
-    """The ``--workers`` flag, the same in every command (>= 1; default 1 or all CPUs)."""
-    d = default if default is not None else (os.cpu_count() or 1)
-    shown = "all CPUs" if default is None else str(default)
+    """The ``--workers`` flag, the same in every command (>= 1; ``default`` None means
+    all the cores this process may run on)."""
+    from goss_bench.pool import default_workers
+
+    d = default if default is not None else default_workers()
+    shown = "all cores" if default is None else str(default)
     p.add_argument(
         "--workers",
         type=int_range(1),

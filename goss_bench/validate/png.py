@@ -26,7 +26,7 @@ def check_png_chunks(data: bytes, name: str) -> None:
     pos, end = 8, len(data)
     while True:
         if pos + 12 > end:
-            raise GossInputError(f"{name}: corrupt or truncated PNG (file ends inside a chunk header)")
+            raise GossInputError(f"{name}: corrupt or truncated PNG (the file ends inside a chunk header)")
         length = int.from_bytes(view[pos:pos + 4], "big")
         ctype = bytes(view[pos + 4:pos + 8])
         stop = pos + 8 + length
@@ -37,7 +37,8 @@ def check_png_chunks(data: bytes, name: str) -> None:
         crc = int.from_bytes(view[stop:stop + 4], "big")
         if zlib.crc32(view[pos + 4:stop]) != crc:
             raise GossInputError(
-                f"{name}: corrupt PNG (CRC mismatch in chunk {ctype.decode('latin-1')!r} at byte {pos})"
+                f"{name}: corrupt or truncated PNG (CRC mismatch in chunk "
+                f"{ctype.decode('latin-1')!r} at byte {pos})"
             )
         pos = stop + 4
         if ctype == b"IEND":
