@@ -1,11 +1,16 @@
 """Numba kernels of the Super-BPD post-processing (see :mod:`baselines.bpd_postprocess`).
 
-Every kernel reproduces, step for step and in the same arithmetic (float32 unit
-vectors and dot products, float64 angle sums in the same order), the vectorised
-numpy reference of ``bpd_postprocess``, so both backends give identical labels;
-the tests check it.
-Imported only when the numba backend is used (``numba`` is in the ``baselines``
-extra).  Kernels are compiled on first use and cached next to this file.
+Decisions are those of the CUDA original on float32 angles theta = atan2(col, row)
+in [0, 2*pi): the direction int((theta + pi/8) / (pi/4)) mod 8 and the circular
+difference |a - b| folded to [0, pi] in float64.  To avoid an arctangent per pixel
+(the slowest step), each decision is first taken on float32 unit vectors
+(comparisons against tan(pi/8) and cos(theta_a)), which agree with the angle
+decisions except within rounding of the boundary; within ``MARGIN`` of it the
+float32 angles are computed and compared exactly as the original does.  Edge
+differences always use the angles; edge sums are float64 in a fixed visiting order.  ``tests/bpd_reference.py`` is an obvious pure-Python
+implementation of the same algorithm; the tests check identical labels.
+Imported on first use (``numba`` is in the ``baselines`` extra); kernels are
+compiled on first use and cached next to this file.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import math
 import numpy as np
 from numba import njit
 
-_TAN_PI8 = np.float32(np.tan(np.pi / 8))
+PI = np.pi
+TWO_PI = np.float32(2 * np.pi)
+TAN_PI8 = np.float32(np.tan(np.pi / 8))
+MARGIN = 1e-5  # far above float32 rounding (~1e-7) of unit-vector arithmetic
 _DR = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
 _DC = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
 
@@ -33,20 +41,33 @@ def _find(parent: np.ndarray, x: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _octant(x: np.float32, y: np.float32) -> int:
-    ax, ay = abs(x), abs(y)
-    if ax <= _TAN_PI8 * ay:
-        return 2 if y > 0 else 6
-    if ay <= _TAN_PI8 * ax:
-        return 0 if x >= 0 else 4
-    if x > 0:
-        return 1 if y > 0 else 7
-    return 3 if y > 0 else 5
+def angle(row: np.float32, col: np.float32) -> np.float32:
+    """float32 atan2(col, row) wrapped to [0, 2*pi) (as numpy's float32 arctan2)."""
+    a = np.float32(math.atan2(np.float32(col), np.float32(row)))
+    if a < 0:
+        a = np.float32(a + TWO_PI)
+    if a >= TWO_PI:
+        a = np.float32(0)
+    return a
+
+
+@njit(cache=True, nogil=True)
+def octant_of_angle(theta: np.float32) -> int:
+    """int((theta + pi/8) / (pi/4)) mod 8, theta in [0, 2*pi)."""
+    pos = int((np.float64(theta) + PI / 8) / (PI / 4))
+    return pos - 8 if pos >= 8 else pos
+
+
+@njit(cache=True, nogil=True)
+def angle_diff(a: np.float32, b: np.float32) -> float:
+    """Circular difference in [0, pi] of two float32 angles in [0, 2*pi)."""
+    d = abs(np.float64(a) - np.float64(b))
+    return min(d, 2 * PI - d)
 
 
 @njit(cache=True, nogil=True)
 def unit_vectors(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Same float32 arithmetic as ``bpd_postprocess.unit_vectors``."""
+    """float32 unit (row, col) vectors of a (2, H, W) field; a zero vector -> (1, 0)."""
     _, h, w = field.shape
     ux = np.empty((h, w), dtype=np.float32)
     uy = np.empty((h, w), dtype=np.float32)
@@ -65,31 +86,54 @@ def unit_vectors(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
+def _octant(x: np.float32, y: np.float32, row: np.float32, col: np.float32) -> int:
+    """Direction index of unit vector (x, y) = (row, col) / norm; exact (from the
+    angle) when the vector lies within MARGIN of an octant boundary."""
+    ax, ay = abs(x), abs(y)
+    if abs(ay - TAN_PI8 * ax) < MARGIN or abs(ax - TAN_PI8 * ay) < MARGIN:
+        return octant_of_angle(angle(row, col))
+    if ax <= TAN_PI8 * ay:
+        return 2 if y > 0 else 6
+    if ay <= TAN_PI8 * ax:
+        return 0 if x >= 0 else 4
+    if x > 0:
+        return 1 if y > 0 else 7
+    return 3 if y > 0 else 5
+
+
+@njit(cache=True, nogil=True)
 def parents_and_roots(
-    ux: np.ndarray, uy: np.ndarray, cos_a: np.float32
+    field: np.ndarray, ux: np.ndarray, uy: np.ndarray, theta_a: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors float32 (H, W) -> (flat parent int64 (H*W,), roots bool (H, W))."""
+    """(flat parent int64 (H*W,), roots bool (H, W)) of a float32 (2, H, W) field.
+
+    ``theta_a`` in radians: a pixel is a root when its neighbour lies outside the image
+    or their float32 angles differ by more than it.
+    """
     h, w = ux.shape
+    cos_a = math.cos(theta_a)
     parent = np.empty(h * w, dtype=np.int64)
     roots = np.zeros((h, w), dtype=np.bool_)
     for r in range(h):
         for c in range(w):
-            x = ux[r, c]
-            y = uy[r, c]
-            k = _octant(x, y)
+            k = _octant(ux[r, c], uy[r, c], field[0, r, c], field[1, r, c])
             nr = r + _DR[k]
             nc = c + _DC[k]
             i = r * w + c
             if nr < 0 or nr >= h or nc < 0 or nc >= w:
-                parent[i] = i
-                roots[r, c] = True
-                continue
-            dot = x * ux[nr, nc] + y * uy[nr, nc]
-            if dot >= cos_a:
-                parent[i] = nr * w + nc
+                root = True
             else:
+                dot = np.float64(ux[r, c] * ux[nr, nc] + uy[r, c] * uy[nr, nc])
+                if abs(dot - cos_a) >= MARGIN:
+                    root = bool(dot < cos_a)
+                else:
+                    root = angle_diff(angle(field[0, r, c], field[1, r, c]),
+                                      angle(field[0, nr, nc], field[1, nr, nc])) > theta_a
+            if root:
                 parent[i] = i
                 roots[r, c] = True
+            else:
+                parent[i] = nr * w + nc
     return parent, roots
 
 
@@ -183,25 +227,15 @@ def box_dilate(roots: np.ndarray, size: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _pair_diff(p: int, q: int, fx: np.ndarray, fy: np.ndarray) -> float:
-    dot = fx[p] * fx[q] + fy[p] * fy[q]
-    if dot > 1:
-        dot = np.float32(1)
-    elif dot < -1:
-        dot = np.float32(-1)
-    return math.acos(np.float64(dot))
-
-
-@njit(cache=True, nogil=True)
 def rag(
-    after: np.ndarray, parent: np.ndarray, ux: np.ndarray, uy: np.ndarray, steps: int, num: int
+    after: np.ndarray, parent: np.ndarray, field: np.ndarray, steps: int, num: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edge list (lo, hi, mean angle difference) of 4-adjacent super-BPD pairs,
     sorted by (lo, hi).
 
     ``after`` int32 (H, W).  Row-wise pairs are visited before column-wise ones and
-    each edge's float64 sum is accumulated in visiting order (as the numpy reference
-    does), through a stable counting sort on ``lo``.
+    each edge's float64 sum is accumulated in visiting order, through a stable
+    counting sort on ``lo``.
     """
     h, w = after.shape
     n = h * w
@@ -211,8 +245,8 @@ def rag(
         for _ in range(steps):
             p = parent[p]
         far[i] = p
-    fx = ux.ravel()
-    fy = uy.ravel()
+    f0 = field[0].ravel()
+    f1 = field[1].ravel()
     cap = 2 * n
     lo_arr = np.empty(cap, dtype=np.int64)
     hi_arr = np.empty(cap, dtype=np.int64)
@@ -230,7 +264,9 @@ def rag(
                     continue
                 lo_arr[m] = min(a, b)
                 hi_arr[m] = max(a, b)
-                diffs[m] = _pair_diff(far[r * w + c], far[(r + dr) * w + c + dc], fx, fy)
+                p = far[r * w + c]
+                q = far[(r + dr) * w + c + dc]
+                diffs[m] = angle_diff(angle(f0[p], f1[p]), angle(f0[q], f1[q]))
                 bucket[lo_arr[m] + 1] += 1
                 m += 1
     for i in range(num):

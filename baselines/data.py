@@ -9,6 +9,7 @@ is resolved against ``images_root`` (default: the split directory).  Labels are
   the Super-BPD ground truth of the augmented label.
 * :class:`TestDataset` -- the image resized so its longest side is
   ``resize_longest``, plus its stem and original size.
+* :class:`StreamSampler` -- the endless, resumable order of training samples.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from baselines.bpd_gt import bpd_ground_truth
 from goss_bench import layout
@@ -53,7 +54,13 @@ def read_image_list(
     """
     split = Path(split_dir)
     listing = split / subset / "images.txt"
-    out = layout.read_image_list(listing, Path(images_root) if images_root is not None else split)
+    try:
+        out = layout.read_image_list(listing, Path(images_root) if images_root is not None else split)
+    except UnicodeDecodeError as exc:
+        raise GossInputError(f"{listing}: not UTF-8 text (byte {exc.start}); expected lines "
+                             "'<stem> <image path>'") from None
+    except OSError as exc:
+        raise GossInputError(f"{listing}: cannot read ({exc.strerror or exc})") from None
     if not out:
         raise GossInputError(f"{listing}: no images listed")
     return out
@@ -108,13 +115,16 @@ class TrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, index, torch.initial_seed() % (2**31)])
+    def _rng(self, index: int, epoch: int) -> np.random.Generator:
+        """The augmentation of a sample depends only on (seed, epoch, index): the same
+        in every worker process and after a resume."""
+        return np.random.default_rng([self.seed, epoch, index])
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         stem, img_path = self.items[index]
         cfg = self.cfg
-        rng = self._rng(index)
+        rng = self._rng(index, epoch)
         im = load_rgb(img_path)
         lab_path = self.split / "train" / "semantic" / f"{stem}.png"
         lab = read_label_png(lab_path, what="semantic map")
@@ -183,3 +193,35 @@ class TestDataset(Dataset):
             "stem": stem,
             "size": size,
         }
+
+
+class StreamSampler(Sampler):
+    """Endless stream of ``(index, epoch)`` keys for one process, resumable anywhere.
+
+    Epoch e visits the dataset in the order of a permutation drawn from (seed, e)
+    alone (no global random state); with ``world`` processes the permutation is padded
+    to a multiple of ``world`` by repeating its head and process ``rank`` takes every
+    ``world``-th entry (as ``DistributedSampler``).  ``start`` is this process's
+    position in the stream: a run resumed after k iterations of batch b continues at
+    k*b and sees exactly the samples the uninterrupted run would have seen.
+    """
+
+    def __init__(self, size: int, seed: int = 0, rank: int = 0, world: int = 1, start: int = 0) -> None:
+        if size < 1:
+            raise ValueError("StreamSampler needs a non-empty dataset")
+        self.size, self.seed, self.rank, self.world, self.start = size, seed, rank, world, start
+        self.per_rank = -(-size // world)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        perm = np.random.default_rng([self.seed, epoch]).permutation(self.size)
+        padded = np.resize(perm, self.per_rank * self.world)
+        return padded[self.rank :: self.world]
+
+    def __iter__(self):  # noqa: ANN204
+        pos = self.start
+        while True:
+            epoch, offset = divmod(pos, self.per_rank)
+            order = self.epoch_order(epoch)
+            for i in order[offset:].tolist():
+                yield (i, epoch)
+            pos = (epoch + 1) * self.per_rank

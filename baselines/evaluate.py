@@ -7,7 +7,8 @@
 For every test image the network runs on the image resized to longest side
 ``eval.resize_longest``; the classification output is upsampled to the original
 size and turned into known/unknown by ``eval.identification``; the direction field
-is segmented by Super-BPD (at ``eval.bpd_stride``) and nearest-upsampled; fusion
+is segmented by Super-BPD (at ``eval.bpd_stride``; with ``model.clustering=dfc``
+the DFC response's argmax is the segmentation) and nearest-upsampled; fusion
 gives the GOSS maps.  Post-processing and PNG writing run in ``eval.workers``
 processes.  The folder receives ``semantic/``, ``groups/``, ``scores/`` and
 ``clusters/`` (FORMAT.md) and ``result.json``: the GQ / OSS / GS scores computed
@@ -31,13 +32,29 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from baselines.bpd_postprocess import BPDParams, segment_field
-from baselines.config import Config, EvalConfig, apply_overrides, from_dict, load_config
+from baselines.config import (
+    Config,
+    EvalConfig,
+    apply_overrides,
+    from_dict,
+    load_config,
+    preset_names,
+)
 from baselines.data import TestDataset, split_info
-from baselines.engine import DistInfo, amp_dtype, autocast, load_checkpoint, resolve_device
+from baselines.engine import (
+    DistInfo,
+    amp_dtype,
+    autocast,
+    check_state_dict,
+    ensure_output_dir,
+    load_checkpoint,
+    resolve_device,
+)
 from baselines.fusion import GossPrediction, fuse
 from baselines.identification import identify
 from baselines.model import build_model
 from goss_bench import GossAccumulator
+from goss_bench.errors import GossInputError
 from goss_bench.io import read_label_png, write_label_png, write_text_atomic
 
 
@@ -48,13 +65,15 @@ class ImageJob:
     stem: str
     semantic: np.ndarray  # int64 (H, W) at the original size, N = unknown
     score: np.ndarray  # float32 (H, W) in [0, 1]
-    field: np.ndarray | None  # float32 (2, h, w) at network resolution
+    field: np.ndarray | None  # float32 (2, h, w) at network resolution (Super-BPD)
+    segments: np.ndarray | None = None  # int32 (h, w) DFC clusters at network resolution
 
 
 def bpd_params(ec: EvalConfig) -> BPDParams:
     return BPDParams(
         theta_a=ec.theta_a, theta_l=ec.theta_l, theta_s=ec.theta_s, s_o=ec.s_o,
-        area_small=ec.area_small, area_large=ec.area_large,
+        area_small=ec.area_small, area_large=ec.area_large, steps=ec.bpd_steps,
+        root_window=ec.bpd_root_window,
     )
 
 
@@ -72,6 +91,8 @@ def postprocess(
     size = job.semantic.shape
     if job.field is not None:
         seg = _upsample_nearest(segment_field(job.field, params, stride), size)
+    elif job.segments is not None:
+        seg = _upsample_nearest(job.segments, size)
     else:  # no clustering branch: every unknown pixel in one group
         seg = np.zeros(size, dtype=np.int32)
     pred = fuse(job.semantic, job.score, seg, num_known)
@@ -104,9 +125,15 @@ def predict(
             out = model(img)
         sem = F.interpolate(out.semantic.float(), size=item["size"], mode="bilinear", align_corners=False)[0]
         ident = identify(sem, ec.identification, threshold=ec.threshold, beta=ec.beta,
-                         magnitude=cfg.model.dml_magnitude)
+                         magnitude=cfg.model.dml_magnitude, dml_clip=ec.dml_clip,
+                         dml_image_minmax=ec.dml_image_minmax)
         field = out.field[0].float().cpu().numpy() if out.field is not None else None
-        yield ImageJob(item["stem"], ident.semantic.cpu().numpy(), ident.score.cpu().numpy(), field)
+        segments = None
+        if out.response is not None:
+            clusters = out.response[0].argmax(0).cpu().numpy()
+            segments = np.unique(clusters, return_inverse=True)[1].reshape(clusters.shape).astype(np.int32)
+        yield ImageJob(item["stem"], ident.semantic.cpu().numpy(), ident.score.cpu().numpy(),
+                       field, segments)
 
 
 def _gt_maps(split_dir: Path, stem: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -127,23 +154,55 @@ def evaluate(
     *,
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Write the prediction folder and ``result.json``; returns the result dict."""
+    """Load a checkpoint, write the prediction folder and ``result.json``; returns
+    the result dict.
+
+    Raises:
+        GossInputError: unreadable checkpoint, one that does not fit the configured
+            model (naming the first mismatching tensor), a bad split or an
+            unwritable ``out_dir``.
+    """
+    split = Path(split_dir)
+    info = split_info(split)
+    state = load_checkpoint(checkpoint)
+    out = ensure_output_dir(out_dir, "--out")
+    n_ckpt = state.get("num_known")
+    if n_ckpt is not None and n_ckpt != info.num_known:
+        raise GossInputError(f"{checkpoint}: trained with N={n_ckpt}, split has N={info.num_known}")
+    model = build_model(_no_pretrained(cfg).model, info.num_known)
+    check_state_dict(model, state["model"], checkpoint)
+    model.load_state_dict(state["model"])
+    result = evaluate_model(model, cfg, split, out, info.num_known, images_root, progress=progress)
+    result["checkpoint"] = str(checkpoint)
+    write_text_atomic(out / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    cfg: Config,
+    split_dir: str | Path,
+    out_dir: str | Path,
+    num_known: int,
+    images_root: str | Path | None = None,
+    *,
+    device: torch.device | None = None,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run ``model`` on ``<split>/test``, write the four prediction folders under
+    ``out_dir`` and return the scores (the trainer's validation calls this)."""
     split = Path(split_dir)
     out = Path(out_dir)
     info = split_info(split)
-    state = load_checkpoint(checkpoint)
-    n_ckpt = state.get("num_known")
-    if n_ckpt is not None and n_ckpt != info.num_known:
-        raise ValueError(f"{checkpoint}: trained with N={n_ckpt}, split has N={info.num_known}")
-    device = resolve_device(cfg.train.device, DistInfo())
-    model = build_model(_no_pretrained(cfg).model, info.num_known)
-    model.load_state_dict(state["model"])
+    if device is None:
+        device = resolve_device(cfg.train.device, DistInfo())
     model.to(device)
     dataset = TestDataset(split, cfg.data, cfg.eval.resize_longest, images_root)
     params = bpd_params(cfg.eval)
-    acc = GossAccumulator(num_known=info.num_known, class_names=info.class_names)
+    acc = GossAccumulator(num_known=num_known, class_names=info.class_names)
     show = sys.stderr.isatty() if progress is None else progress
-    workers = cfg.eval.workers
+    workers = cfg.eval.workers if workers is None else workers
     pool: Executor = ProcessPoolExecutor(workers) if workers > 0 else _Serial()
     pending: list[tuple[str, Future]] = []
 
@@ -159,14 +218,13 @@ def evaluate(
 
     with pool, tqdm(total=len(dataset), disable=not show, desc="evaluate") as bar:
         for job in predict(model, dataset, cfg, device):
-            pending.append((job.stem, pool.submit(postprocess, job, info.num_known, params,
+            pending.append((job.stem, pool.submit(postprocess, job, num_known, params,
                                                   cfg.eval.bpd_stride, out)))
             drain(2 * max(1, workers))
         drain(0)
     res = acc.result()
-    result = {
+    return {
         "config": cfg.name,
-        "checkpoint": str(checkpoint),
         "split_dir": str(split),
         "identification": cfg.eval.identification,
         "threshold": cfg.eval.threshold,
@@ -174,14 +232,12 @@ def evaluate(
         "bpd_stride": cfg.eval.bpd_stride,
         "result": res.to_dict(),
     }
-    write_text_atomic(out / "result.json", json.dumps(result, indent=2) + "\n")
-    return result
 
 
 def _no_pretrained(cfg: Config) -> Config:
     """The evaluated weights come from the checkpoint: do not load ImageNet weights."""
     raw = cfg.to_dict()
-    raw["model"]["pretrained"] = None
+    raw["model"]["pretrained"] = "none"
     return from_dict(raw)
 
 
@@ -192,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="model_final.pth or last.pth of a run")
     p.add_argument("--split-dir", required=True, help="built GOSS split directory (uses test/)")
     p.add_argument("--out", required=True, help="prediction folder to write")
+    p.add_argument("--preset", default=None, choices=preset_names(),
+                   help="apply a preset layer to --config (as in training)")
     p.add_argument("--images-root", default=None, help="root of relative image paths in images.txt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides")
@@ -199,8 +257,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from goss_bench.errors import GossInputError
-
     args = build_parser().parse_args(argv)
     try:
         if args.config is None:
@@ -209,15 +265,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ValueError(f"{args.checkpoint}: no config stored; pass --config")
             cfg = apply_overrides(stored, args.overrides)
         else:
-            cfg = load_config(args.config, args.overrides)
+            cfg = load_config(args.config, args.overrides, args.preset)
         result = evaluate(cfg, args.checkpoint, args.split_dir, args.out, args.images_root,
                           progress=False if args.no_progress else None)
     except (GossInputError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {args.out} is incomplete, run the command again", file=sys.stderr)
+        return 130
     r = result["result"]
-    print(f"{cfg.name}: GQ {100 * r['gq']:.2f}  (known {100 * r['gq_known']:.2f}, "
-          f"unknown {100 * r['gq_unknown']:.2f}); predictions and result.json in {args.out}")
+    print(f"{cfg.name}: GQ {100 * r['gq']:.2f}%  (known {100 * r['gq_known']:.2f}%, "
+          f"unknown {100 * r['gq_unknown']:.2f}%); predictions and result.json in {args.out}")
     return 0
 
 

@@ -7,7 +7,14 @@ supervises N and ignores 255.
 * :func:`semantic_loss` -- cross-entropy with the release's small-segment weighting.
 * :func:`dml_loss` -- DML: cross-entropy on distance logits to fixed prototypes
   (magnitude * one-hot) plus a variance term (Cen et al., ICCV 2021).
-* :func:`bpd_loss` -- Super-BPD norm + angle terms (sums over pixels, mean over images).
+* :func:`bpd_loss` -- Super-BPD norm + angle terms (sums over pixels, mean over images,
+  times ``sum_images``).
+* :func:`dfc_loss` -- differentiable feature clustering (Kim et al., TIP 2020):
+  CE against the response map's own argmax + spatial continuity (unsupervised).
+
+Every loss stays connected to the autograd graph of its input even when nothing is
+supervised (an all-void batch gives ``0 * input.sum()``), so under DDP every rank
+reduces gradients of the same parameters.
 * :func:`pixel_contrast_loss` / :func:`sample_anchors` / :func:`contrastive_from_samples`
   -- the pixel-wise contrastive loss of ContrastiveSeg (Wang et al., ICCV 2021).
 """
@@ -97,8 +104,13 @@ def dml_loss(
     return ce + variance_weight * var
 
 
-def bpd_loss(pred: torch.Tensor, gt: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Super-BPD loss: sum_p w_p (||pred_p - u_p||^2 + acos(<pred_p/|pred_p|, u_p>)^2) / B.
+def bpd_loss(
+    pred: torch.Tensor, gt: torch.Tensor, weight: torch.Tensor, sum_images: int = 1
+) -> torch.Tensor:
+    """Super-BPD loss: sum_images * sum_p w_p (||pred_p - u_p||^2 + acos(<pred_p/|pred_p|, u_p>)^2) / B.
+
+    ``sum_images`` = 1 averages the per-image sums; the release sums them over its
+    per-GPU batch of 5 (and DDP averages over GPUs), which is ``sum_images`` = 5.
 
     Args:
         pred: float (B, 2, H, W) predicted field (unnormalised).
@@ -111,7 +123,24 @@ def bpd_loss(pred: torch.Tensor, gt: torch.Tensor, weight: torch.Tensor) -> torc
     pu = pred / pred.norm(dim=1, keepdim=True).clamp(min=EPS)
     cos = (pu * u).sum(1).clamp(-0.999999, 0.999999)
     angle_term = torch.acos(cos) ** 2
-    return ((norm_term + angle_term) * weight).sum() / pred.shape[0]
+    return ((norm_term + angle_term) * weight).sum() * (sum_images / pred.shape[0])
+
+
+def dfc_loss(response: torch.Tensor, continuity: float = 1.0) -> torch.Tensor:
+    """Differentiable feature clustering loss (Kim, Kanezaki and Tanaka, TIP 2020).
+
+    The response map's own argmax is the target of a cross-entropy (feature
+    similarity); ``continuity`` weighs the mean absolute difference of vertically
+    and horizontally adjacent responses (spatial continuity).  No labels are used.
+
+    Args:
+        response: float (B, Q, H, W), the batch-normalised response map.
+    """
+    r = response.float()
+    target = r.detach().argmax(1)
+    sim = F.cross_entropy(r, target)
+    cont = (r[:, :, 1:] - r[:, :, :-1]).abs().mean() + (r[:, :, :, 1:] - r[:, :, :, :-1]).abs().mean()
+    return sim + continuity * cont
 
 
 def contrastive_from_samples(
@@ -173,9 +202,15 @@ def sample_anchors(
     max_samples: int = 1024,
     max_views: int = 100,
     min_class_pixels: int = 10,
+    min_views: int = 2,
+    hard_fraction: float = 0.5,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Segmentation-aware anchor sampling (half hard, half easy per image and class).
+    """Segmentation-aware anchor sampling (ContrastiveSeg): for every image and class
+    with more than ``min_class_pixels`` pixels, n_view = max(min_views,
+    min(max_samples // groups, max_views)) pixels, floor(hard_fraction * n_view) of
+    them mispredicted ("hard") and the rest predicted correctly ("easy"), each pool
+    filling up for the other when it is short.
 
     Args:
         embedding: float (B, D, h, w).
@@ -199,7 +234,7 @@ def sample_anchors(
             groups.append((i, c))
     if not groups:
         return embedding.new_zeros((0, d)), labels.new_zeros((0,))
-    n_view = max(2, min(max_samples // len(groups), max_views))
+    n_view = max(min_views, min(max_samples // len(groups), max_views))
     feats: list[torch.Tensor] = []
     out_lab: list[torch.Tensor] = []
     dev = embedding.device
@@ -207,7 +242,7 @@ def sample_anchors(
         is_c = flat_lab[i] == c
         hard = torch.nonzero(is_c & (flat_pred[i] != c)).flatten()
         easy = torch.nonzero(is_c & (flat_pred[i] == c)).flatten()
-        n_hard = min(hard.numel(), n_view // 2)
+        n_hard = min(hard.numel(), math.floor(n_view * hard_fraction))
         n_easy = min(easy.numel(), n_view - n_hard)
         n_hard = min(hard.numel(), n_view - n_easy)
         hard = hard[torch.randperm(hard.numel(), generator=generator)[:n_hard].to(dev)]
@@ -229,6 +264,8 @@ def pixel_contrast_loss(
     max_samples: int = 1024,
     max_views: int = 100,
     min_class_pixels: int = 10,
+    min_views: int = 2,
+    hard_fraction: float = 0.5,
     semi_hard_fraction: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -247,8 +284,13 @@ def pixel_contrast_loss(
     pred = F.interpolate(pred, size=(h, w), mode="nearest")[:, 0].long()
     feats, labels = sample_anchors(
         embedding, lab, pred, num_classes, max_samples=max_samples, max_views=max_views,
-        min_class_pixels=min_class_pixels, generator=generator,
+        min_class_pixels=min_class_pixels, min_views=min_views, hard_fraction=hard_fraction,
+        generator=generator,
     )
+    if feats.shape[0] < 2:
+        # nothing to contrast on this batch: a zero that keeps the projection head in
+        # the graph, so every DDP rank reduces the same parameters
+        return embedding.sum() * 0.0
     return contrastive_from_samples(
         feats, labels, temperature=temperature, base_temperature=base_temperature,
         semi_hard_fraction=semi_hard_fraction,

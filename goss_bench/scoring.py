@@ -21,6 +21,7 @@ from goss_bench.errors import GossInputError, GossWarning
 from goss_bench.io import DEFAULT_MAX_PIXELS, VOID, read_label_png
 from goss_bench.layout import LabelFolder, list_stems, resolve_label_folder
 from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulator
+from goss_bench.metrics.authors import PROTOCOLS, AuthorsAccumulator
 from goss_bench.metrics.pq import LabelValueError
 from goss_bench.pool import map_chunks
 from goss_bench.result import ScoreResult
@@ -101,6 +102,18 @@ class _Job:
     void_as_unknown: bool
     keep_per_image: bool
     max_pixels: int
+    protocol: str = "goss"
+
+
+def _new_accumulator(job: _Job) -> GossAccumulator:
+    """An empty accumulator for the job's protocol (METRICS.md, --protocol)."""
+    cls = AuthorsAccumulator if job.protocol == "authors" else GossAccumulator
+    return cls(
+        num_known=job.gt.num_known,
+        class_names=job.gt.class_names,
+        void_as_unknown=job.void_as_unknown,
+        keep_per_image=job.keep_per_image,
+    )
 
 
 def _read_image(job: _Job, stem: str) -> dict[str, Any]:
@@ -161,12 +174,7 @@ def _read_image(job: _Job, stem: str) -> dict[str, Any]:
 
 def _score_chunk(job: _Job, stems: Sequence[str]) -> GossAccumulator:
     """Score a list of images into a fresh accumulator (runs in worker processes)."""
-    acc = GossAccumulator(
-        num_known=job.gt.num_known,
-        class_names=job.gt.class_names,
-        void_as_unknown=job.void_as_unknown,
-        keep_per_image=job.keep_per_image,
-    )
+    acc = _new_accumulator(job)
     for stem in stems:
         d = _read_image(job, stem)
         try:
@@ -199,6 +207,7 @@ def accumulate(
     use_clusters: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool | Callable[[int, int], None] = False,
+    protocol: str = "goss",
 ) -> GossAccumulator:
     """Read every image and return the filled accumulator (see :func:`score`)."""
     gt = resolve_gt(gt_dir, num_known)
@@ -224,13 +233,12 @@ def accumulate(
         raise GossInputError(
             f"{pred.root}: GS metrics need clusters/ in both prediction and ground truth"
         )
-    job = _Job(gt, pred, scores, clusters, void_as_unknown, keep_per_image, max_pixels)
-    acc = GossAccumulator(
-        num_known=gt.num_known,
-        class_names=gt.class_names,
-        void_as_unknown=void_as_unknown,
-        keep_per_image=keep_per_image,
-    )
+    if protocol not in PROTOCOLS:
+        raise GossInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    authors = protocol == "authors"
+    job = _Job(gt, pred, scores, clusters, void_as_unknown or authors, keep_per_image,
+               max_pixels, protocol)
+    acc = _new_accumulator(job)
     for part in map_chunks(
         _score_chunk, job, gt.stems, workers=workers, progress=progress, desc="scoring"
     ):
@@ -255,6 +263,7 @@ def score(
     use_scores: bool | None = None,
     use_clusters: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    protocol: str = "goss",
 ) -> ScoreResult:
     """Score a GOSS prediction folder against ground truth.
 
@@ -272,6 +281,9 @@ def score(
         per_image: include per-image records in the result.
         use_scores / use_clusters: force OSS / GS metrics on or off (default: when present).
         max_pixels: images larger than this are refused (decompression bombs).
+        protocol: "goss" (default, the corrected definitions) or "authors" (the GOSS
+            release's evaluator with its quirks, METRICS.md; it fixes average, lam,
+            void_as_unknown, fpr95 and oss_per_image, which must keep their defaults).
 
     Raises:
         GossInputError: with a message naming the offending file.
@@ -280,6 +292,13 @@ def score(
         raise GossInputError(f"average must be one of {AVERAGES}, got {average!r}")
     if fpr95 not in FPR95_RULES:
         raise GossInputError(f"fpr95 must be one of {FPR95_RULES}, got {fpr95!r}")
+    if protocol == "authors" and (average, lam, void_as_unknown, fpr95, oss_per_image) != (
+        "all", 0.5, False, "first", False
+    ):
+        raise GossInputError(
+            "--protocol authors fixes --average, --lam, --void-as-unknown, --fpr95 and "
+            "--oss-per-image (METRICS.md, the authors' evaluator); leave them out"
+        )
     acc = accumulate(
         pred_dir,
         gt_dir,
@@ -292,7 +311,11 @@ def score(
         use_clusters=use_clusters,
         max_pixels=max_pixels,
         progress=progress,
+        protocol=protocol,
     )
-    res = acc.result(average=average, lam=lam, fpr95=fpr95, oss_per_image=oss_per_image)
+    if protocol == "authors":
+        res = acc.result()
+    else:
+        res = acc.result(average=average, lam=lam, fpr95=fpr95, oss_per_image=oss_per_image)
     res.options.update(pred_dir=str(pred_dir), gt_dir=str(gt_dir), allow_missing=allow_missing)
     return res

@@ -1,21 +1,31 @@
 """Pictures of GOSS ground truth and predictions (used by ``goss-bench show`` and the server).
 
-A panel row is: image | GT | prediction | errors, with a legend below.
+A panel row is: image | GT | prediction | errors, with a legend below that
+explains every colour and pattern drawn.
 
-Colours:
-* known class k: ``known_color(k)`` (a fixed palette, the same in every picture);
+Colours (chosen so that an error colour is never a class colour):
+
+* errors use the colour-blind-safe Okabe-Ito colours, each with its own
+  pattern so that they differ without colour too: false positive = vermillion
+  ``/`` hatching, false negative (missed GT) = blue ``\\`` hatching, matched
+  segment = bluish-green outline, predicted segment ignored because it lies
+  mostly on void = reddish-purple dots. They are drawn over the prediction shown
+  in light grey, so no class colour appears in the errors panel;
+* known class k: ``known_color(k)``, muted colours, fixed across pictures;
 * unknown group: ``group_color(i)`` for the i-th distinct group of the image,
-  with a white outline around each group;
-* void / no prediction: grey with dark diagonal hatching;
-* errors panel: matched (TP) segments green, false-positive pixels red,
-  false-negative (missed GT) pixels orange, predicted segments ignored because
-  they lie mostly on void light grey, void hatched.
+  saturated colours, with a white ring drawn *around* the group (on the
+  neighbouring pixels), so that even a one-pixel group keeps its colour;
+* void (GT) / no prediction: grey with dark diagonal hatching.
+
+Known and group colours are drawn from a deterministic sequence that skips
+every colour close to a reserved one (errors, void, white, black).
 """
 
 from __future__ import annotations
 
 import colorsys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,34 +37,99 @@ from goss_bench.metrics.pq import STATUS_ERROR, STATUS_IGNORED, STATUS_MATCHED, 
 from goss_bench.metrics.segments import compact_ids
 
 VOID_COLOR = (128, 128, 128)
-HATCH_COLOR = (80, 80, 80)
+HATCH_COLOR = (64, 64, 64)
 OUTLINE_COLOR = (255, 255, 255)
-TP_COLOR = (0, 170, 0)
-FP_COLOR = (220, 0, 0)
-FN_COLOR = (255, 140, 0)
-IGNORED_COLOR = (200, 200, 200)
+# Okabe & Ito (2008) colour-blind-safe colours
+TP_COLOR = (0, 158, 115)  # bluish green
+FP_COLOR = (213, 94, 0)  # vermillion
+FN_COLOR = (0, 114, 178)  # blue
+IGNORED_COLOR = (204, 121, 167)  # reddish purple
 BACKGROUND = (255, 255, 255)
+RESERVED = (VOID_COLOR, HATCH_COLOR, OUTLINE_COLOR, TP_COLOR, FP_COLOR, FN_COLOR, IGNORED_COLOR,
+            (0, 0, 0))
+MIN_DISTANCE = 70.0
+"""Smallest RGB distance between a class or group colour and any reserved colour."""
+ERROR_BASE = (0.3, 0.7)
+"""Errors panel base: ``0.3 * luminance(prediction) + 0.7 * 255`` (light grey, 179..255)."""
+HATCH_PERIOD = 4
+
+
+def _far_from_reserved(rgb: tuple[int, int, int]) -> bool:
+    c = np.array(rgb, float)
+    return all(float(np.linalg.norm(c - np.array(r, float))) >= MIN_DISTANCE for r in RESERVED)
+
+
+@lru_cache(maxsize=2)
+def _palette(saturations: tuple[float, ...], values: tuple[float, ...], offset: float) -> tuple:
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    while len(out) < 256:
+        h = (offset + i * 0.618033988749895) % 1.0
+        s = saturations[(i // 3) % len(saturations)]
+        v = values[(i // 7) % len(values)]
+        r, g, b = colorsys.hsv_to_rgb(h, s, v)
+        rgb = (int(r * 255), int(g * 255), int(b * 255))
+        if _far_from_reserved(rgb):
+            out.append(rgb)
+        i += 1
+    return tuple(out)
 
 
 def known_color(k: int) -> tuple[int, int, int]:
-    """Fixed colour of known class ``k`` (golden-ratio hues, muted)."""
-    h = (k * 0.618033988749895) % 1.0
-    s = 0.45 + 0.2 * ((k // 7) % 2)
-    v = 0.75 + 0.15 * ((k // 3) % 2)
-    r, g, b = colorsys.hsv_to_rgb(h, s, v)
-    return int(r * 255), int(g * 255), int(b * 255)
+    """Fixed colour of known class ``k`` (muted; never close to a reserved colour)."""
+    return _palette((0.35, 0.55), (0.9, 0.7), 0.0)[k % 256]
 
 
 def group_color(i: int) -> tuple[int, int, int]:
-    """Colour of the i-th unknown group of an image (saturated, distinct from neighbours)."""
-    h = (0.11 + i * 0.381966011250105) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 1.0, 1.0 if i % 2 == 0 else 0.7)
-    return int(r * 255), int(g * 255), int(b * 255)
+    """Colour of the i-th unknown group of an image (saturated; never close to a reserved colour)."""
+    return _palette((1.0, 0.85), (1.0, 0.8), 0.11)[i % 256]
 
 
-def _hatch(shape: tuple[int, int], period: int = 6) -> np.ndarray:
+def _hatch(shape: tuple[int, int], period: int = HATCH_PERIOD, back: bool = False) -> np.ndarray:
     yy, xx = np.indices(shape)
-    return ((yy + xx) % period) == 0
+    return (((yy - xx) if back else (yy + xx)) % period) == 0
+
+
+def _dots(shape: tuple[int, int]) -> np.ndarray:
+    yy, xx = np.indices(shape)
+    return (yy % 3 == 1) & (xx % 3 == 1)
+
+
+def _boundary(sem: np.ndarray, grp: np.ndarray | None, n: int) -> np.ndarray:
+    """Pixels with a 4-neighbour in another segment (segment = known class, or unknown group)."""
+    key = sem.astype(np.int64) << 32
+    if grp is not None:
+        key |= np.where(sem == n, grp.astype(np.int64), 0)
+    e = np.zeros(sem.shape, bool)
+    dy = key[1:, :] != key[:-1, :]
+    dx = key[:, 1:] != key[:, :-1]
+    e[1:, :] |= dy
+    e[:-1, :] |= dy
+    e[:, 1:] |= dx
+    e[:, :-1] |= dx
+    return e
+
+
+def _group_rings(gid: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Ring pixels around unknown groups.
+
+    ``gid`` int64 (H, W): group index >= 0 on unknown pixels, -1 elsewhere; ``area``
+    pixels per group. A non-unknown pixel next to a group is ring; between two
+    touching groups the boundary is drawn on the larger group's side only, so a
+    small group keeps its colour.
+    """
+    ring = np.zeros(gid.shape, bool)
+    a = np.where(gid >= 0, area[np.maximum(gid, 0)], -1)
+    for sl_p, sl_q in (
+        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+        ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+    ):
+        p, q = gid[sl_p], gid[sl_q]
+        bigger = (a[sl_p] > a[sl_q]) | ((a[sl_p] == a[sl_q]) & (p > q))
+        ring[sl_p] |= (q >= 0) & (p != q) & ((p < 0) | bigger)
+    return ring
 
 
 def colorize(sem: np.ndarray, grp: np.ndarray | None, num_known: int) -> np.ndarray:
@@ -62,7 +137,8 @@ def colorize(sem: np.ndarray, grp: np.ndarray | None, num_known: int) -> np.ndar
 
     Args:
         sem: uint8 (H, W): 0..N-1 known, N unknown, 255 void.
-        grp: integer (H, W) group ids (read where sem == N), or None.
+        grp: integer (H, W) group ids (read where sem == N), or None (all unknown
+            pixels then form one group).
     """
     n = num_known
     lut = np.zeros((256, 3), dtype=np.uint8)
@@ -73,20 +149,15 @@ def colorize(sem: np.ndarray, grp: np.ndarray | None, num_known: int) -> np.ndar
     void = sem == VOID
     out[void & _hatch(sem.shape)] = HATCH_COLOR
     unk = sem == n
-    if unk.any() and grp is not None:
-        comp, k = compact_ids(grp, unk)
+    if unk.any():
+        g = grp if grp is not None else np.zeros(sem.shape, np.uint16)
+        comp, k = compact_ids(g, unk)
         glut = np.array([group_color(i) for i in range(k)], dtype=np.uint8)
         out[unk] = glut[comp]
         gid = np.full(sem.shape, -1, dtype=np.int64)
         gid[unk] = comp
-        edge = np.zeros(sem.shape, dtype=bool)
-        dy = gid[1:, :] != gid[:-1, :]
-        dx = gid[:, 1:] != gid[:, :-1]
-        edge[1:, :] |= dy
-        edge[:-1, :] |= dy
-        edge[:, 1:] |= dx
-        edge[:, :-1] |= dx
-        out[edge & unk] = OUTLINE_COLOR
+        area = np.bincount(comp, minlength=k)
+        out[_group_rings(gid, area)] = OUTLINE_COLOR
     return out
 
 
@@ -97,20 +168,36 @@ def error_map(
     pred_grp: np.ndarray | None,
     num_known: int,
 ) -> np.ndarray:
-    """RGB uint8 (H, W, 3): TP green, FP red, FN orange, ignored light grey, void hatched."""
+    """RGB uint8 (H, W, 3): errors drawn over the prediction in light grey.
+
+    False positives: vermillion ``/`` hatching and outline; false negatives:
+    blue ``\\`` hatching and outline; matched segments: bluish-green outline;
+    predicted segments ignored (mostly on void): reddish-purple dots; GT void:
+    grey with dark hatching.
+    """
     g, p = segment_status(gt_sem, gt_grp, pred_sem, pred_grp, num_known)
-    out = np.empty(gt_sem.shape + (3,), dtype=np.uint8)
-    out[:] = BACKGROUND
-    out[g == STATUS_ERROR] = FN_COLOR
-    out[p == STATUS_IGNORED] = IGNORED_COLOR
-    out[(g == STATUS_MATCHED) & (p == STATUS_MATCHED)] = TP_COLOR
-    out[p == STATUS_ERROR] = FP_COLOR
+    pic = colorize(pred_sem, pred_grp, num_known).astype(np.float32)
+    lum = pic @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = (ERROR_BASE[0] * lum + ERROR_BASE[1] * 255).astype(np.uint8)
+    out = np.repeat(grey[..., None], 3, axis=2)
+    shape = gt_sem.shape
     void = gt_sem == VOID
-    base = np.where(void[..., None], np.array(VOID_COLOR, np.uint8), out)
-    fp_on_void = void & (p == STATUS_ERROR)
-    base[fp_on_void] = FP_COLOR
-    base[void & _hatch(gt_sem.shape) & ~fp_on_void] = HATCH_COLOR
-    return base
+    out[void] = VOID_COLOR
+    out[void & _hatch(shape)] = HATCH_COLOR
+    fn = g == STATUS_ERROR
+    fp = p == STATUS_ERROR
+    ign = p == STATUS_IGNORED
+    tp = (g == STATUS_MATCHED) & (p == STATUS_MATCHED)
+    out[ign & _dots(shape)] = IGNORED_COLOR
+    out[fn & _hatch(shape, back=True)] = FN_COLOR
+    out[fp & _hatch(shape)] = FP_COLOR
+    # outline of every segment, in the colour of its status
+    pb = _boundary(pred_sem, pred_grp, num_known)
+    gb = _boundary(gt_sem, gt_grp, num_known)
+    out[gb & fn & ~fp] = FN_COLOR
+    out[pb & tp] = TP_COLOR
+    out[pb & fp] = FP_COLOR
+    return out
 
 
 @dataclass(frozen=True)
@@ -124,6 +211,68 @@ class PanelLayout:
 
 TITLE_H = 18
 PAD = 6
+LEGEND_COL_W = 300
+SWATCH = 12
+NO_PHOTO_GREY = 200
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """A legend swatch: fill colour, optional pattern (``"/"``, ``"\\\\"``, ``"."``,
+    ``"ring"``, ``"outline"``) in ``mark`` colour, and the explanation."""
+
+    fill: tuple[int, int, int]
+    label: str
+    pattern: str = ""
+    mark: tuple[int, int, int] = (0, 0, 0)
+
+
+def legend_entries(
+    gt_sem: np.ndarray, pred_sem: np.ndarray, num_known: int, class_names: list[str] | None,
+    tiny_groups: int = 0,
+) -> list[LegendEntry]:
+    """Every colour and pattern a panel of these maps can show, explained."""
+    names = class_names or [f"class {k}" for k in range(num_known)]
+    present = sorted(set(np.unique(gt_sem).tolist()) | set(np.unique(pred_sem).tolist()))
+    light = (220, 220, 220)
+    out = [LegendEntry(known_color(k), f"{k}: {names[k]}") for k in present if k < num_known]
+    tiny = f"; {tiny_groups} tiny (< 9 px) shown too" if tiny_groups else ""
+    out += [
+        LegendEntry(group_color(0), f"unknown: one colour per group, white ring{tiny}", "ring",
+                    OUTLINE_COLOR),
+        LegendEntry(VOID_COLOR, "void (GT) / no prediction", "/", HATCH_COLOR),
+        LegendEntry(light, "errors panel: prediction in grey, and:"),
+        LegendEntry(light, "matched segment (green outline)", "outline", TP_COLOR),
+        LegendEntry(light, "false positive (vermillion /)", "/", FP_COLOR),
+        LegendEntry(light, "false negative, missed GT (blue \\)", "\\", FN_COLOR),
+        LegendEntry(light, "unmatched, mostly on void (purple dots)", ".", IGNORED_COLOR),
+    ]
+    return out
+
+
+def _swatch(e: LegendEntry) -> Image.Image:
+    a = np.empty((SWATCH, SWATCH, 3), np.uint8)
+    a[:] = e.fill
+    shape = (SWATCH, SWATCH)
+    if e.pattern == "/":
+        a[_hatch(shape)] = e.mark
+    elif e.pattern == "\\":
+        a[_hatch(shape, back=True)] = e.mark
+    elif e.pattern == ".":
+        a[_dots(shape)] = e.mark
+    elif e.pattern in ("ring", "outline"):
+        k = 2 if e.pattern == "ring" else 0
+        a[k, k:SWATCH - k] = a[SWATCH - 1 - k, k:SWATCH - k] = e.mark
+        a[k:SWATCH - k, k] = a[k:SWATCH - k, SWATCH - 1 - k] = e.mark
+    return Image.fromarray(a, "RGB")
+
+
+def _tiny_groups(sem: np.ndarray, grp: np.ndarray | None, n: int) -> int:
+    unk = sem == n
+    if grp is None or not unk.any():
+        return 0
+    comp, k = compact_ids(grp, unk)
+    return int((np.bincount(comp, minlength=k) < 9).sum())
 
 
 def render_panel(
@@ -136,42 +285,37 @@ def render_panel(
     class_names: list[str] | None = None,
     title: str = "",
     min_width: int = 240,
+    photo_note: str = "no photo",
 ) -> tuple[Image.Image, PanelLayout]:
     """Draw image | GT | prediction | errors with a legend.
 
     Args:
-        image: RGB uint8 (H, W, 3) or None (a grey placeholder is drawn).
+        image: RGB uint8 (H, W, 3) or None: a grey placeholder carrying
+            ``photo_note`` is drawn (also when its size differs from the maps).
         gt_sem, gt_grp, pred_sem, pred_grp: as in :func:`colorize`.
         class_names: names of the N known classes for the legend.
     """
     h, w = gt_sem.shape
     scale = max(1, -(-min_width // w))
-    if image is None or image.shape[:2] != (h, w):
-        image = np.full((h, w, 3), 200, dtype=np.uint8)
+    note = ""
+    if image is not None and image.shape[:2] != (h, w):
+        note, image = f"photo is {image.shape[1]}x{image.shape[0]}, maps {w}x{h}", None
+    if image is None:
+        note = note or photo_note
+        image = np.full((h, w, 3), NO_PHOTO_GREY, dtype=np.uint8)
     pictures = [
-        ("image", image),
+        ("image" if not note else "image (none)", image),
         ("ground truth", colorize(gt_sem, gt_grp, num_known)),
         ("prediction", colorize(pred_sem, pred_grp, num_known)),
         ("errors", error_map(gt_sem, gt_grp, pred_sem, pred_grp, num_known)),
     ]
     pw, ph = w * scale, h * scale
-    names = class_names or [f"class {k}" for k in range(num_known)]
-    present = sorted(set(np.unique(gt_sem).tolist()) | set(np.unique(pred_sem).tolist()))
-    legend: list[tuple[tuple[int, int, int], str]] = [
-        (known_color(k), names[k]) for k in present if k < num_known
-    ]
-    legend += [
-        (group_color(0), "unknown (one colour per group)"),
-        (VOID_COLOR, "void / no prediction"),
-        (TP_COLOR, "matched segment"),
-        (FP_COLOR, "false positive"),
-        (FN_COLOR, "false negative (missed)"),
-        (IGNORED_COLOR, "unmatched, mostly on void"),
-    ]
-    cols = max(1, (4 * pw + 5 * PAD) // 220)
+    tiny = _tiny_groups(gt_sem, gt_grp, num_known) + _tiny_groups(pred_sem, pred_grp, num_known)
+    legend = legend_entries(gt_sem, pred_sem, num_known, class_names, tiny)
+    width = 4 * pw + 5 * PAD
+    cols = max(1, (width - PAD) // LEGEND_COL_W)
     rows = -(-len(legend) // cols)
     top = TITLE_H + (TITLE_H if title else 0)
-    width = 4 * pw + 5 * PAD
     height = top + ph + PAD + rows * 16 + PAD
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
@@ -188,12 +332,15 @@ def render_panel(
             im = im.resize((pw, ph), Image.Resampling.NEAREST)
         canvas.paste(im, (x, y))
         origins.append((x, y))
+    if note:
+        draw.text((PAD + 4, top + 4), note[: max(8, pw // 6)], fill=(0, 0, 0), font=font)
     y0 = top + ph + PAD
-    for j, (color, label) in enumerate(legend):
-        x = PAD + (j % cols) * 220
+    for j, e in enumerate(legend):
+        x = PAD + (j % cols) * LEGEND_COL_W
         y = y0 + (j // cols) * 16
-        draw.rectangle([x, y + 2, x + 11, y + 13], fill=color, outline=(0, 0, 0))
-        draw.text((x + 16, y + 2), label[:30], fill=(0, 0, 0), font=font)
+        canvas.paste(_swatch(e), (x, y + 2))
+        draw.rectangle([x - 1, y + 1, x + SWATCH, y + SWATCH + 2], outline=(0, 0, 0))
+        draw.text((x + SWATCH + 5, y + 2), e.label[:46], fill=(0, 0, 0), font=font)
     return canvas, PanelLayout(scale=scale, panel_origins=tuple(origins), panel_size=(pw, ph))
 
 
@@ -222,3 +369,12 @@ def load_photo(path: Path | None) -> np.ndarray | None:
             return np.asarray(im.convert("RGB"))
     except OSError:
         return None
+
+
+def photo_note(path: Path | None) -> str:
+    """Why no photo is shown for an image whose :func:`load_photo` gave None."""
+    if path is None:
+        return "no photo (not listed in images.txt)"
+    if not path.is_file():
+        return f"no photo ({path.name} not found)"
+    return f"no photo ({path.name} unreadable)"

@@ -1,4 +1,8 @@
-"""Inline SVG scatter plot of GQ^kn against GQ^uk (no JavaScript, no CDN)."""
+"""Inline SVG scatter plot of GQ^kn against GQ^uk (no JavaScript, no CDN).
+
+Values come in as fractions 0..1 (the API's unit); the axes, tick labels and
+tooltips show percent with a % sign, like every human-facing number.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ def scatter_svg(
     *,
     width: int = 420,
     height: int = 320,
-    xlabel: str = "GQ^kn",
-    ylabel: str = "GQ^uk",
+    xlabel: str = "GQ^kn (%)",
+    ylabel: str = "GQ^uk (%)",
 ) -> Markup:
     """points: (x in [0,1], y in [0,1], label, highlighted).  Returns an <svg>."""
     m = 44
@@ -35,9 +39,9 @@ def scatter_svg(
         t = i / 10
         parts.append(
             f'<line x1="{px(t):.1f}" y1="{12 + ph}" x2="{px(t):.1f}" y2="{12 + ph + 4}" stroke="#666"/>'
-            f'<text x="{px(t):.1f}" y="{12 + ph + 16}" font-size="10" text-anchor="middle">{t:.1f}</text>'
+            f'<text x="{px(t):.1f}" y="{12 + ph + 16}" font-size="10" text-anchor="middle">{100 * t:.0f}%</text>'
             f'<line x1="{m - 4}" y1="{py(t):.1f}" x2="{m}" y2="{py(t):.1f}" stroke="#666"/>'
-            f'<text x="{m - 6}" y="{py(t) + 3:.1f}" font-size="10" text-anchor="end">{t:.1f}</text>'
+            f'<text x="{m - 6}" y="{py(t) + 3:.1f}" font-size="10" text-anchor="end">{100 * t:.0f}%</text>'
         )
     parts.append(
         f'<text x="{m + pw / 2:.0f}" y="{height - 4}" font-size="12" text-anchor="middle">'
@@ -45,13 +49,14 @@ def scatter_svg(
         f'<text x="12" y="{12 + ph / 2:.0f}" font-size="12" text-anchor="middle" '
         f'transform="rotate(-90 12 {12 + ph / 2:.0f})">{escape(ylabel)}</text>'
     )
+    xname, yname = escape(xlabel.removesuffix(" (%)")), escape(ylabel.removesuffix(" (%)"))
     for x, y, label, hi in sorted(points, key=lambda p: p[3]):
         color = "#d62728" if hi else "#1f77b4"
         r = 6 if hi else 4
         parts.append(
             f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{r}" fill="{color}" '
-            f'fill-opacity="0.8"><title>{escape(label)}: {xlabel} {x:.3f}, '
-            f"{ylabel} {y:.3f}</title></circle>"
+            f'fill-opacity="0.8"><title>{escape(label)}: {xname} {100 * x:.2f}%, '
+            f"{yname} {100 * y:.2f}%</title></circle>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

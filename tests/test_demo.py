@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_docs import output_matches, parse
 
 from goss_bench import score
 
@@ -44,6 +45,15 @@ def test_demo_end_to_end_matches_separate_score(tmp_path: Path) -> None:
     for step in range(1, 6):
         assert f"[{step}/5]" in proc.stdout
     assert "leaderboard: http://127.0.0.1:" in proc.stdout
+
+    # deterministic: this run prints the score table that README.md states (the
+    # docs test runs the README's block: two independent runs, one text)
+    readme = [b for b in parse(ROOT / "README.md") if "goss-bench demo --quick" in b.code]
+    assert len(readme) == 1 and readme[0].output is not None
+    lines = proc.stdout.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("GOSS scores"))
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("GS:"))
+    assert output_matches(readme[0].output, "\n".join(lines[start : end + 1]) + "\n")
 
     board = json.loads((work / "leaderboard.json").read_text())
     (entry,) = board["entries"]

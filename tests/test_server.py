@@ -113,7 +113,7 @@ def test_lifecycle_scores_match_the_library(srv, data):
     csv_text = srv.client.get("/api/v1/benchmarks/bench/leaderboard.csv").text
     header = csv_text.splitlines()[0].split(",")
     for col in ("GQ", "GQ_kn", "GQ_uk", "GQ_clu", "AUROC", "AUPR", "FPR95", "mIoU"):
-        assert col in header
+        assert f"{col} [0-1]" in header  # the header says the unit
     assert f"{expected['GQ']}" in csv_text
     page = srv.client.get("/benchmarks/bench")
     assert page.status_code == 200 and "baseline" in page.text and "<svg" in page.text

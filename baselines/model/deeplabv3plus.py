@@ -1,7 +1,9 @@
 """DeepLabV3+ pixel-classification branch (Chen et al., ECCV 2018).
 
 ASPP on the encoder's last feature map (output stride 16: rates 6/12/18), a
-low-level projection of ``res2`` to 48 channels, a decoder at stride 4 and a 1x1
+low-level projection of ``res2`` to 48 channels, the ASPP output bilinearly
+upsampled to stride 4 and concatenated with it, then ``decoder_convs`` 3x3 convs of
+``decoder_channels`` (Chen et al.: two 3x3 convs of 256 channels) and a 1x1
 classifier; logits are bilinearly upsampled to the input size.
 
 Differences from the GOSS authors' release (Panoptic-DeepLab semantic decoder on a
@@ -61,6 +63,7 @@ class DeepLabV3PlusHead(nn.Module):
         low_channels: channels of the low-level input (``res2``).
         num_outputs: N (N-model), N+1 (N+1-model) or the DML embedding size.
         aspp_channels, aspp_rates, low_level_channels (48), decoder_channels: widths.
+        decoder_convs: number of 3x3 conv-BN-ReLU layers after the concat (2).
 
     ``forward(features, size)`` returns float (B, num_outputs, H, W) at ``size``.
     """
@@ -74,11 +77,13 @@ class DeepLabV3PlusHead(nn.Module):
         aspp_rates: Sequence[int] = (6, 12, 18),
         low_level_channels: int = 48,
         decoder_channels: int = 256,
+        decoder_convs: int = 2,
     ) -> None:
         super().__init__()
         self.aspp = ASPP(high_channels, aspp_channels, aspp_rates)
         self.low_proj = conv_bn_relu(low_channels, low_level_channels, 1)
-        self.decoder = conv_bn_relu(aspp_channels + low_level_channels, decoder_channels, 3)
+        cins = [aspp_channels + low_level_channels] + [decoder_channels] * (decoder_convs - 1)
+        self.decoder = nn.Sequential(*[conv_bn_relu(c, decoder_channels, 3) for c in cins])
         self.classifier = nn.Conv2d(decoder_channels, num_outputs, 1)
 
     def forward(self, features: dict[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

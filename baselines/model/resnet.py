@@ -75,6 +75,8 @@ class ResNet(nn.Module):
             raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
         if len(layers) != 4:
             raise ValueError(f"layers must have 4 entries, got {list(layers)}")
+        self.layers = list(layers)
+        self.width = width
         self.inplanes = width
         self.dilation = 1
         self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
@@ -135,27 +137,41 @@ def resnet50(output_stride: int = 16) -> ResNet:
 def load_torchvision_weights(model: ResNet, path: str | os.PathLike[str]) -> None:
     """Load an ImageNet checkpoint in torchvision format from a local file.
 
-    ``fc.*`` entries are dropped.  Any other unexpected key, any missing key other
-    than ``*.num_batches_tracked`` (absent from legacy files) or any shape mismatch
-    raises ``ValueError`` naming the keys.  Never downloads anything.
+    ``fc.*`` entries are dropped.  Every other tensor must match the encoder: a
+    missing key (other than ``*.num_batches_tracked``, absent from legacy files), an
+    unexpected key or a shape mismatch raises :class:`GossInputError` naming the first
+    bad key and its shape.  Never downloads anything (see ``baselines.weights``).
     """
+    from goss_bench.errors import GossInputError
+
     p = os.fspath(path)
     if not os.path.isfile(p):
-        raise FileNotFoundError(f"{p}: pretrained checkpoint not found (weights are never downloaded)")
-    state = torch.load(p, map_location="cpu", weights_only=True)
+        raise GossInputError(f"{p}: pretrained checkpoint not found "
+                             "(fetch it with: python -m baselines.weights fetch resnet50)")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (torch raises many types for a bad file)
+        raise GossInputError(f"{p}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise GossInputError(f"{p}: not a state dict of tensors")
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
     own = model.state_dict()
-    bad_shape = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    if bad_shape:
-        detail = ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in bad_shape[:5])
-        raise ValueError(f"{p}: shape mismatch for {len(bad_shape)} tensors: {detail}")
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing or result.unexpected_keys:
-        raise ValueError(
-            f"{p}: not a torchvision ResNet state dict for this model: "
-            f"missing {missing[:10]} ({len(missing)}), "
-            f"unexpected {result.unexpected_keys[:10]} ({len(result.unexpected_keys)})"
-        )
+    for k, v in state.items():
+        if k not in own:
+            raise GossInputError(
+                f"{p}: unexpected tensor {k} {tuple(v.shape)}: not a torchvision ResNet state "
+                f"dict for this encoder (layers {model.layers}, width {model.width})"
+            )
+        if own[k].shape != v.shape:
+            raise GossInputError(
+                f"{p}: shape mismatch for {k}: the file has {tuple(v.shape)}, the encoder "
+                f"(layers {model.layers}, width {model.width}) needs {tuple(own[k].shape)}"
+            )
+    for k, v in own.items():
+        if k not in state and not k.endswith("num_batches_tracked"):
+            raise GossInputError(f"{p}: missing tensor {k} {tuple(v.shape)} "
+                                 "(not a torchvision ResNet-50 state dict)")
+    model.load_state_dict(state, strict=False)

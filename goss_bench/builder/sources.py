@@ -108,6 +108,9 @@ def list_items(
     if dataset == "coco" and source == "png":
         return {s: list(_coco_png(root, s)) for s in SUBSETS}
     if dataset == "coco":
+        from goss_bench.extras import require
+
+        require("coco", what="--source json (COCO masks are decoded with pycocotools)")
         return {s: _coco_json(root, s) for s in SUBSETS}
     return {s: list(_cityscapes(root, s, instances)) for s in SUBSETS}
 

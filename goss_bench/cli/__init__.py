@@ -43,6 +43,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# name -> pip extras the command needs (checked before its module is imported)
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "serve": ("server",),
+    "worker": ("server",),
+    "server": ("server",),
+    "demo": ("server", "baselines"),
+}
+
+
 def _available() -> dict[str, tuple[str, str]]:
     out = {}
     for name, (module, help_) in COMMANDS.items():
@@ -80,7 +89,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_extras(argv: Sequence[str] | None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args if not a.startswith("-")), None)
+    if chosen in REQUIRES:
+        from goss_bench.extras import require
+
+        require(*REQUIRES[chosen], what=f"goss-bench {chosen}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        _check_extras(argv)
+    except GossInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -201,8 +201,8 @@ def score_predictions(paths: DemoPaths) -> None:
     present = score(paths.pred, paths.split, average="present")
     print(
         f"  (the sample covers {present.num_known_averaged} of the {present.num_known} known "
-        f"classes; averaged over those only (--average present): GQ {100 * present.gq:.2f}, "
-        f"GQ_kn {100 * present.gq_known:.2f})"
+        f"classes; averaged over those only (--average present): GQ {100 * present.gq:.2f}%, "
+        f"GQ_kn {100 * present.gq_known:.2f}%)"
     )
 
 

@@ -61,6 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="OSS: average per image (authors) instead of pooling pixels",
     )
+    p.add_argument(
+        "--protocol",
+        choices=["goss", "authors"],
+        default="goss",
+        help="goss: the corrected definitions (default); authors: reproduce the GOSS "
+        "release's evaluator with its quirks (METRICS.md)",
+    )
     p.add_argument("--no-oss", action="store_true", help="ignore scores/ even when present")
     p.add_argument("--no-gs", action="store_true", help="ignore clusters/ even when present")
     p.add_argument(
@@ -82,25 +89,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_ci_arguments(p)
 
 
-def _fmt(v: float | None, pct: bool = True) -> str:
+def _fmt(v: float | None) -> str:
+    """A 0..1 value as percent with a % sign (human-facing output, METRICS.md "Units")."""
     if v is None:
         return "n/a"
-    return f"{100 * v:6.2f}" if pct else f"{v:.4f}"
+    return f"{100 * v:6.2f}%"
 
 
 def format_table(res: ScoreResult, per_class: bool = False) -> str:
-    """Human-readable summary (percentages)."""
+    """Human-readable summary, values in percent (files and the API hold 0..1)."""
     out = io.StringIO()
     w = out.write
     w(
         f"GOSS scores over {res.num_images} images, N = {res.num_known} known classes "
         f"(average={res.average}: {res.num_known_averaged} known classes averaged, lam={res.lam})\n"
     )
-    w(f"{'':8s} {'GQ/PQ':>7s} {'SQ':>7s} {'RQ':>7s}\n")
-    w(f"{'all':8s} {_fmt(res.gq):>7s}\n")
-    w(f"{'known':8s} {_fmt(res.gq_known):>7s} {_fmt(res.sq_known):>7s} {_fmt(res.rq_known):>7s}\n")
+    w(f"{'':8s} {'GQ/PQ':>8s} {'SQ':>8s} {'RQ':>8s}\n")
+    w(f"{'all':8s} {_fmt(res.gq):>8s}\n")
+    w(f"{'known':8s} {_fmt(res.gq_known):>8s} {_fmt(res.sq_known):>8s} {_fmt(res.rq_known):>8s}\n")
     w(
-        f"{'unknown':8s} {_fmt(res.gq_unknown):>7s} {_fmt(res.sq_unknown):>7s} {_fmt(res.rq_unknown):>7s}\n"
+        f"{'unknown':8s} {_fmt(res.gq_unknown):>8s} {_fmt(res.sq_unknown):>8s} "
+        f"{_fmt(res.rq_unknown):>8s}\n"
     )
     w(f"mIoU (known, closed-set): {_fmt(res.miou)}\n")
     if res.oss is not None:
@@ -117,12 +126,13 @@ def format_table(res: ScoreResult, per_class: bool = False) -> str:
         )
     if per_class:
         w(
-            f"\n{'id':>4s} {'class':24s} {'PQ':>7s} {'SQ':>7s} {'RQ':>7s} {'TP':>6s} {'FP':>6s} {'FN':>6s} {'IoU':>7s}\n"
+            f"\n{'id':>4s} {'class':24s} {'PQ':>8s} {'SQ':>8s} {'RQ':>8s} {'TP':>6s} {'FP':>6s} "
+            f"{'FN':>6s} {'IoU':>8s}\n"
         )
         for c in res.per_class:
             w(
-                f"{c.train_id:4d} {c.name[:24]:24s} {_fmt(c.pq):>7s} {_fmt(c.sq):>7s} {_fmt(c.rq):>7s} "
-                f"{c.tp:6d} {c.fp:6d} {c.fn:6d} {_fmt(c.iou):>7s}\n"
+                f"{c.train_id:4d} {c.name[:24]:24s} {_fmt(c.pq):>8s} {_fmt(c.sq):>8s} {_fmt(c.rq):>8s} "
+                f"{c.tp:6d} {c.fp:6d} {c.fn:6d} {_fmt(c.iou):>8s}\n"
             )
     return out.getvalue()
 
@@ -134,15 +144,15 @@ def per_class_csv(res: ScoreResult) -> str:
         [
             "train_id",
             "name",
-            "pq",
-            "sq",
-            "rq",
+            "pq [0-1]",  # the header says the unit (METRICS.md, "Units")
+            "sq [0-1]",
+            "rq [0-1]",
             "tp",
             "fp",
             "fn",
             "iou_sum",
             "present",
-            "semantic_iou",
+            "semantic_iou [0-1]",
         ]
     )
     for c in res.per_class:
@@ -189,8 +199,10 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     if args.ci or args.image_stats:
+        if args.protocol != "goss":
+            raise GossInputError("--ci and --image-stats use the default protocol, not --protocol authors")
         return _run_with_stats(args, kwargs)
-    res = score(args.pred, args.gt, **kwargs)
+    res = score(args.pred, args.gt, protocol=args.protocol, **kwargs)
     _write_outputs(args, res, res.to_dict())
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def render_stem(pred_root: Path, gt, stem: str, photos: dict[str, Path]) -> Image.Image:  # noqa: ANN001
     """Render the panel of one image of a resolved GT (goss_bench.scoring.GTSource)."""
-    from goss_bench.visualize import load_gt_maps, load_photo, render_panel
+    from goss_bench.visualize import load_gt_maps, load_photo, photo_note, render_panel
 
     gsem, ggrp = load_gt_maps(gt.root, stem)
     psem_p = pred_root / "semantic" / f"{stem}.png"
@@ -34,8 +35,13 @@ def render_stem(pred_root: Path, gt, stem: str, photos: dict[str, Path]) -> Imag
         raise GossInputError(f"{psem_p}: shape {psem.shape} differs from the ground truth {gsem.shape}")
     pgrp_p = pred_root / "groups" / f"{stem}.png"
     pgrp = read_label_png(pgrp_p, bits=(8, 16)) if pgrp_p.is_file() else None
-    image = load_photo(photos.get(stem))
-    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, gt.num_known, gt.class_names, title=stem)
+    path = photos.get(stem)
+    image = load_photo(path)
+    note = photo_note(path) if image is None else ""
+    if note:
+        print(f"note: {stem}: {note}", file=sys.stderr)
+    panel, _ = render_panel(image, gsem, ggrp, psem, pgrp, gt.num_known, gt.class_names,
+                            title=stem, photo_note=note or "no photo")
     return panel
 
 

@@ -127,8 +127,8 @@ def _print_scores(sub: dict) -> None:
     if not metrics:
         print("scored; the scores of this benchmark are hidden until the organisers publish them")
         return
-    for k, v in metrics.items():
-        print(f"{k:>7}: {'-' if v is None else f'{100 * v:.2f}'}")
+    for k, v in metrics.items():  # the API holds 0..1; people read percent
+        print(f"{k:>7}: {'-' if v is None else f'{100 * v:.2f}%'}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from goss_bench.errors import GossInputError
+from goss_bench.extras import install_hint
 
 INSTANCE_OFFSET = 1000
 """instanceIds value = label id * INSTANCE_OFFSET + instance index."""
@@ -61,12 +62,14 @@ def classes() -> tuple[CityscapesLabel, ...]:
 
     Raises GossInputError when cityscapesscripts is not installed.
     """
+    from goss_bench.extras import require
+
+    require("cityscapes", what="the Cityscapes label table (cityscapesscripts)")
     try:
         from cityscapesscripts.helpers.labels import labels
-    except ImportError:
+    except ImportError as exc:
         raise GossInputError(
-            "the Cityscapes label table comes from the cityscapesscripts package: "
-            "pip install 'goss-bench[cityscapes]' (or pip install cityscapesscripts)"
+            f"cannot import cityscapesscripts ({exc}): {install_hint('cityscapes')}"
         ) from None
     return tuple(
         CityscapesLabel(

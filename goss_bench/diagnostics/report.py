@@ -14,8 +14,8 @@ import html
 import io
 import os
 import platform
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -8,6 +8,12 @@ Usage::
     acc.merge(other_acc)          # e.g. from another process
     res = acc.result(average="all", lam=0.5)
 
+Per-image statistics (e.g. for bootstrap confidence intervals)::
+
+    st = acc.image_stats(gt_sem, gt_grp, pred_sem, pred_grp, stem="0001")  # ImageStats
+    acc.add_stats(st)             # the same as acc.add(...)
+    keep.append(replace(st, oss_hist=None))   # small: per-class integer arrays
+
 All state is integer (counts, histograms and IoU sums in fixed point), so the
 result is bit-identical whatever the image order or the split across processes.
 """
@@ -20,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from goss_bench.errors import GossInputError
-from goss_bench.metrics.gs import image_gs_stats
+from goss_bench.metrics.gs import GSImageStats, image_gs_stats
 from goss_bench.metrics.oss import NUM_BINS, OSSCurve, image_histogram, image_metrics
-from goss_bench.metrics.pq import image_pq_stats
+from goss_bench.metrics.pq import PQImageStats, image_pq_stats
 from goss_bench.metrics.segments import to_fixed
 from goss_bench.result import ClassResult, GSResult, OSSResult, ScoreResult
 
@@ -52,6 +58,35 @@ class _GSTotals:
     def add(self, other: Any) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class ImageStats:
+    """Everything one image adds to a :class:`GossAccumulator` (integers only).
+
+    Obtain it with :meth:`GossAccumulator.image_stats` and add it with
+    :meth:`GossAccumulator.add_stats` (``add`` does both); summing the stats of
+    any subset of images, in any order, gives bit-identical results.
+
+    Attributes:
+        stem: the image name given to ``image_stats`` (or None).
+        pq: :class:`~goss_bench.metrics.pq.PQImageStats`: per-class ``tp``, ``fp``,
+            ``fn`` (int64 (N+1,), index N = unknown), ``iou_fixed`` (N+1 Python ints,
+            matched IoU sums in units of 2**-53) and ``conf`` (int64 (N+2, N+2)).
+        oss_hist: int64 (2, 65536) score histograms (row 0 known, row 1 unknown
+            pixels), or None without scores.  1 MiB: set it to None before keeping
+            many images' statistics (the other fields are a few hundred bytes).
+        oss_fixed: int64 (4,) this image's AUROC, AUPR, FPR95 (first), FPR95
+            (nearest) in units of 2**-53, or None (no scores, or the image lacks
+            known or unknown pixels).
+        gs: :class:`~goss_bench.metrics.gs.GSImageStats` or None without clusters.
+    """
+
+    stem: str | None
+    pq: PQImageStats
+    oss_hist: np.ndarray | None = None
+    oss_fixed: np.ndarray | None = None
+    gs: GSImageStats | None = None
 
 
 @dataclass
@@ -110,7 +145,33 @@ class GossAccumulator:
         pred_clusters: np.ndarray | None = None,
         stem: str | None = None,
     ) -> None:
-        """Add one image.
+        """Add one image: ``add_stats(image_stats(...))`` (see :meth:`image_stats`)."""
+        self.add_stats(
+            self.image_stats(
+                gt_sem,
+                gt_grp,
+                pred_sem,
+                pred_grp,
+                pred_scores=pred_scores,
+                gt_clusters=gt_clusters,
+                pred_clusters=pred_clusters,
+                stem=stem,
+            )
+        )
+
+    def image_stats(
+        self,
+        gt_sem: np.ndarray,
+        gt_grp: np.ndarray | None,
+        pred_sem: np.ndarray,
+        pred_grp: np.ndarray | None,
+        *,
+        pred_scores: np.ndarray | None = None,
+        gt_clusters: np.ndarray | None = None,
+        pred_clusters: np.ndarray | None = None,
+        stem: str | None = None,
+    ) -> ImageStats:
+        """Statistics of one image, without adding them (pure; see :class:`ImageStats`).
 
         Args:
             gt_sem: uint8 (H, W): 0..N-1 known, N unknown, 255 void.
@@ -122,7 +183,7 @@ class GossAccumulator:
                 OSS metrics are reported when every image has scores.
             gt_clusters: optional integer (H, W), 0 = void (GS metrics).
             pred_clusters: optional integer (H, W) class-agnostic cluster ids.
-            stem: image name, used only for per-image records.
+            stem: image name, kept in the statistics (per-image records).
 
         Raises:
             GossInputError: shape mismatch or values outside 0..N and 255.
@@ -132,8 +193,9 @@ class GossAccumulator:
         if gt_sem.dtype != np.uint8 or pred_sem.dtype != np.uint8:
             gt_sem = _as_uint8(gt_sem, "ground-truth")
             pred_sem = _as_uint8(pred_sem, "prediction")
-        stats = image_pq_stats(gt_sem, gt_grp, pred_sem, pred_grp, self.num_known)
+        pq = image_pq_stats(gt_sem, gt_grp, pred_sem, pred_grp, self.num_known)
         hist = None
+        oss = None
         if pred_scores is not None:
             pred_scores = np.asarray(pred_scores)
             if pred_scores.shape != gt_sem.shape:
@@ -145,42 +207,46 @@ class GossAccumulator:
             hist = image_histogram(
                 gt_sem, pred_scores, self.num_known, void_as_unknown=self.void_as_unknown
             )
+            m = image_metrics(hist)
+            if m is not None:
+                oss = to_fixed(np.array([m.auroc, m.aupr, m.fpr95_first, m.fpr95_nearest]))
         gs = None
         if gt_clusters is not None and pred_clusters is not None:
             gs = image_gs_stats(np.asarray(gt_clusters), np.asarray(pred_clusters))
+        return ImageStats(stem=stem, pq=pq, oss_hist=hist, oss_fixed=oss, gs=gs)
 
-        # commit only after every computation succeeded
+    def add_stats(self, stats: ImageStats) -> None:
+        """Add the statistics of one image (from :meth:`image_stats`)."""
+        pq = stats.pq
+        if pq.tp.shape != self.tp.shape:
+            raise ValueError(f"statistics for N={pq.tp.size - 1}, accumulator N={self.num_known}")
         self.num_images += 1
-        self.tp += stats.tp
-        self.fp += stats.fp
-        self.fn += stats.fn
-        for i, v in enumerate(stats.iou_fixed):
+        self.tp += pq.tp
+        self.fp += pq.fp
+        self.fn += pq.fn
+        for i, v in enumerate(pq.iou_fixed):
             if v:
                 self.iou_fixed[i] += v
-        self.conf += stats.conf
-        if hist is not None:
-            self._add_hist(hist)
-        if gs is not None:
+        self.conf += pq.conf
+        if stats.oss_hist is not None:
+            if self.oss_hist is None:
+                self.oss_hist = np.zeros((2, NUM_BINS), dtype=np.int64)
+            self.oss_hist += stats.oss_hist
+            self.oss_images += 1
+            if stats.oss_fixed is not None:
+                self.oss_image_sums = [
+                    a + int(b)
+                    for a, b in zip(self.oss_image_sums, stats.oss_fixed.tolist(), strict=True)
+                ]
+                self.oss_image_count += 1
+        if stats.gs is not None:
             if self.gs is None:
                 self.gs = _GSTotals()
-            self.gs.add(gs)
+            self.gs.add(stats.gs)
         if self.keep_per_image:
-            self.per_image.append(self._image_record(stem, stats))
+            self.per_image.append(self._image_record(stats.stem, pq))
 
-    def _add_hist(self, hist: np.ndarray) -> None:
-        if self.oss_hist is None:
-            self.oss_hist = np.zeros((2, NUM_BINS), dtype=np.int64)
-        self.oss_hist += hist
-        self.oss_images += 1
-        m = image_metrics(hist)
-        if m is not None:
-            vals = to_fixed(np.array([m.auroc, m.aupr, m.fpr95_first, m.fpr95_nearest]))
-            self.oss_image_sums = [
-                a + int(b) for a, b in zip(self.oss_image_sums, vals.tolist(), strict=True)
-            ]
-            self.oss_image_count += 1
-
-    def _image_record(self, stem: str | None, stats: Any) -> dict[str, Any]:
+    def _image_record(self, stem: str | None, stats: PQImageStats) -> dict[str, Any]:
         n = self.num_known
         sup = (stats.tp + stats.fp + stats.fn) > 0
         den = stats.tp + 0.5 * stats.fp + 0.5 * stats.fn

@@ -24,7 +24,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from goss_bench.errors import GossInputError
-from goss_bench.metrics.segments import compact_ids, fixed_sum, match_pairs, pair_counts, to_fixed
+from goss_bench.metrics.segments import (
+    areas_from_pairs,
+    fixed_sum,
+    match_pairs,
+    pair_counts,
+    runs,
+    small_ids,
+    to_fixed,
+)
+
+_RAW_IDS = 1024  # cluster ids below this are used as they are (bounded by their maximum)
 
 
 @dataclass
@@ -54,26 +64,35 @@ def image_gs_stats(gt_clusters: np.ndarray, pred_clusters: np.ndarray) -> GSImag
             f"predicted clusters {pred_clusters.shape}"
         )
     gflat = gt_clusters.ravel()
-    valid = gflat != 0
-    gcomp, kg = compact_ids(gflat, valid)
-    gseg = np.full(gflat.size, kg, dtype=np.int32)  # index kg = void
-    gseg[valid] = gcomp
-    pseg, kp = compact_ids(pred_clusters.ravel())
-    gi, pi, inter = pair_counts(gseg, pseg, kg + 1, max(kp, 1))
+    pflat = pred_clusters.ravel()
+    weights = None
+    rl = runs([gflat, pflat])
+    if rl is not None:
+        starts, weights = rl
+        gflat, pflat = gflat[starts], pflat[starts]
+    # GT: index 0 = void when 0 is present; every other id is a GT cluster
+    gseg, num_g = small_ids(gflat, _RAW_IDS)
+    pseg, num_p = small_ids(pflat, _RAW_IDS)
+    low = int(gflat.min()) if gflat.size else 1
+    if low < 0:
+        raise GossInputError(f"ground-truth cluster ids must be non-negative, got {low}")
+    has_void = low == 0
+    void = 0 if has_void else num_g  # num_g: an index no pixel has
+    gi, pi, inter = pair_counts(gseg, pseg, num_g + (not has_void), max(num_p, 1), weights)
+    kg = int(np.count_nonzero(areas_from_pairs(gi, inter, num_g))) - has_void
+    num_g += not has_void
 
-    gt_area = np.bincount(gi, weights=inter, minlength=kg + 1).astype(np.int64)
-    pred_area = np.bincount(pi, weights=inter, minlength=max(kp, 1)).astype(np.int64)
-    on_void = gi == kg
-    pred_on_void = np.bincount(pi[on_void], weights=inter[on_void], minlength=max(kp, 1)).astype(
-        np.int64
-    )
+    gt_area = areas_from_pairs(gi, inter, num_g)
+    pred_area = areas_from_pairs(pi, inter, max(num_p, 1))
+    on_void = gi == void
+    pred_on_void = areas_from_pairs(pi[on_void], inter[on_void], max(num_p, 1))
     cand = ~on_void
     cg, cp, ci = gi[cand], pi[cand], inter[cand]
     iou, matched = match_pairs(cg, cp, ci, gt_area, pred_area, pred_on_void)
 
     tp = int(matched.sum())
     iou_fixed = fixed_sum(to_fixed(iou[matched]))
-    p_matched = np.zeros(max(kp, 1), dtype=bool)
+    p_matched = np.zeros(max(num_p, 1), dtype=bool)
     p_matched[cp[matched]] = True
     fp = int(((pred_area > 0) & ~p_matched & ~(2 * pred_on_void > pred_area)).sum())
     fn = kg - tp
@@ -96,5 +115,5 @@ def image_gs_stats(gt_clusters: np.ndarray, pred_clusters: np.ndarray) -> GSImag
         best_iou_fixed=best_sum,
         num_gt=kg,
         cover_fixed=cover,
-        cover_pixels=int(valid.sum()),
+        cover_pixels=int(gt_area.sum() - gt_area[void]) if has_void else int(gt_area.sum()),
     )

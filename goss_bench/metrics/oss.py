@@ -38,12 +38,21 @@ def image_histogram(
     lab = (gs >= num_known).view(np.uint8)
     if not void_as_unknown:
         lab = lab + (gs > num_known).view(np.uint8)
-    key = (lab.astype(np.int64) << 16) | scores.ravel()
-    return (
-        np.bincount(key, minlength=3 * NUM_BINS)[: 2 * NUM_BINS]
-        .reshape(2, NUM_BINS)
-        .astype(np.int64)
-    )
+    key = np.left_shift(lab, 16, dtype=np.intp)
+    np.bitwise_or(key, scores.ravel(), out=key)
+    counts = np.bincount(key, minlength=3 * NUM_BINS)
+    return counts[: 2 * NUM_BINS].reshape(2, NUM_BINS)
+
+
+def _int_dot(a: np.ndarray, b: np.ndarray, bound: int) -> int:
+    """Exact sum of ``a * b`` (non-negative int64 arrays) given ``sum <= bound``.
+
+    int64 arithmetic when the bound allows it, Python integers otherwise; never
+    BLAS (whose float summation order, and thread count, varies by machine).
+    """
+    if bound < 1 << 62:
+        return int(np.sum(a * b))
+    return sum(int(x) * int(y) for x, y in zip(a.tolist(), b.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -78,15 +87,19 @@ class OSSCurve:
 
     def auroc(self) -> float:
         """Area under the ROC curve (trapezoidal; ties count one half), as sklearn."""
-        tps = np.r_[0, self.tps].astype(np.float64)
-        fps = np.r_[0, self.fps].astype(np.float64)
-        return float(np.dot(np.diff(fps), tps[1:] + tps[:-1]) / (2.0 * self.num_pos * self.num_neg))
+        tps = np.r_[0, self.tps]
+        den = 2 * self.num_pos * self.num_neg
+        # twice the area, an exact integer: sum of d(fps) * (tps[i] + tps[i-1]) <= den
+        two_area = _int_dot(np.diff(np.r_[0, self.fps]), tps[1:] + tps[:-1], den)
+        return two_area / den
 
     def aupr(self) -> float:
         """Average precision with unknown as the positive class, as sklearn."""
-        tps = self.tps.astype(np.float64)
-        precision = tps / (tps + self.fps)
-        return float(np.dot(np.diff(np.r_[0.0, tps]), precision) / self.num_pos)
+        step = np.diff(np.r_[0, self.tps])
+        hit = step > 0
+        tps = self.tps[hit]
+        precision = tps / (tps + self.fps[hit])
+        return float(np.sum(step[hit] * precision) / self.num_pos)
 
     def fpr_at_tpr(self, level: float = 0.95, rule: str = "first") -> float:
         """FPR at TPR ``level``.

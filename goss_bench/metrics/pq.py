@@ -25,10 +25,13 @@ import numpy as np
 from goss_bench.errors import GossInputError
 from goss_bench.io import VOID
 from goss_bench.metrics.segments import (
+    areas_from_pairs,
     compact_ids,
     fixed_sum,
     match_pairs,
     pair_counts,
+    runs,
+    small_ids,
     to_fixed,
 )
 
@@ -73,25 +76,40 @@ def _check_values(conf256: np.ndarray, n: int) -> None:
             )
 
 
-def _group_index(
-    sem: np.ndarray, grp: np.ndarray | None, n: int, side: str
-) -> tuple[np.ndarray, int]:
-    """Compact group index of the given pixels: 1..K where ``sem == N``, else 0.
+# Unknown-group ids below this are used as they are (bounded by their maximum);
+# larger ones are ranked first (FORMAT.md allows any 16-bit value).
+_RAW_GROUP_IDS = 256
+_GROUP_BASE = 256  # segment code of group index j: 256 + j (codes 0..255 = semantic values)
 
-    Args:
-        sem: uint8 (M,) semantic values of a subset of pixels.
-        grp: integer (M,) group ids of the same pixels, or None.
+
+def _segment_codes(
+    sem: np.ndarray, unk: np.ndarray, grp: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """Segment code of each element of one side and the number of codes.
+
+    Code = the semantic value (0..255) where ``sem != N``; ``256 + j`` where
+    ``sem == N`` (``unk``), j being the group id (or its rank among the ids
+    present, see :func:`small_ids`).  uint8 (no unknown element), uint16 or int32.
     """
-    is_unk = sem == n
-    out = np.zeros(sem.size, dtype=np.int32)
-    if not is_unk.any():
-        return out, 0
     if grp is None:
-        label = "ground truth" if side == "gt" else "prediction"
+        return sem, 256
+    gid, k = small_ids(grp, _RAW_GROUP_IDS)
+    size = _GROUP_BASE + k
+    code = sem.astype(np.uint16 if size <= 1 << 16 else np.int32)
+    np.add(gid, code.dtype.type(_GROUP_BASE), out=code, where=unk, casting="unsafe")
+    return code, size
+
+
+def _flat_groups(sem: np.ndarray, grp: np.ndarray | None, n: int, label: str):  # noqa: ANN202
+    """(flat semantic, flat unknown mask or None, flat groups or None) of one side."""
+    flat = sem.ravel()
+    if not (flat == n).any():
+        return flat, None
+    if grp is None:
         raise GossInputError(f"{label} has unknown pixels but no group map")
-    comp, k = compact_ids(grp, is_unk)
-    out[is_unk] = comp + 1
-    return out, k
+    if grp.shape != sem.shape:
+        raise GossInputError(f"shape mismatch: {label} semantic {sem.shape}, groups {grp.shape}")
+    return flat, grp.ravel()
 
 
 def image_pq_stats(
@@ -110,19 +128,36 @@ def image_pq_stats(
         pred_grp: integer (H, W) group ids, read where ``pred_sem == N``.
         num_known: N.
 
-    Known classes are scored from one 256x256 joint histogram of the two
-    semantic maps; unknown groups from a second joint histogram over only the
-    pixels that are unknown in the GT or in the prediction.
+    Every pixel gets a segment code on each side (its semantic value, or
+    256 + its group index where it is unknown) and one ``np.bincount`` over the
+    combined code counts every (GT segment, predicted segment) pair.  Known
+    classes, unknown groups, void overlaps and the confusion matrix are all read
+    from those pair counts.  The codes are computed on one pixel per run of
+    identical labels (weighted by the run length) unless the maps are noise-like.
     """
     n = num_known
     if gt_sem.shape != pred_sem.shape:
         raise GossInputError(
             f"shape mismatch: ground truth {gt_sem.shape}, prediction {pred_sem.shape}"
         )
-    gs = gt_sem.ravel()
-    ps = pred_sem.ravel()
-    key = (gs.astype(np.uint16) << 8) | ps
-    c256 = np.bincount(key, minlength=1 << 16).reshape(256, 256)  # [gt, pred]
+    gs, gg = _flat_groups(gt_sem, gt_grp, n, "ground truth")
+    ps, pg = _flat_groups(pred_sem, pred_grp, n, "prediction")
+    weights = None
+    rl = runs([m for m in (gs, ps, gg, pg) if m is not None])
+    if rl is not None:
+        starts, weights = rl
+        gs, ps = gs[starts], ps[starts]
+        gg = None if gg is None else gg[starts]
+        pg = None if pg is None else pg[starts]
+    gcode, num_g = _segment_codes(gs, gs == n, gg)
+    pcode, num_p = _segment_codes(ps, ps == n, pg)
+    gi, pi, cnt = pair_counts(gcode, pcode, num_g, num_p, weights)
+
+    # semantic joint histogram [gt, pred] (256 x 256) from the pair counts
+    g_unk = gi >= _GROUP_BASE
+    p_unk = pi >= _GROUP_BASE
+    sem_key = np.where(g_unk, n, gi) * 256 + np.where(p_unk, n, pi)
+    c256 = areas_from_pairs(sem_key, cnt, 1 << 16).reshape(256, 256)
     _check_values(c256, n)
 
     tp = np.zeros(n + 1, dtype=np.int64)
@@ -148,31 +183,25 @@ def image_pq_stats(
         for c, v in zip(cls.tolist(), fixed.tolist(), strict=True):
             iou_fixed[c] = int(v)
 
-    # unknown groups, over the pixels that are unknown on either side
-    if c256[n].any() or c256[:, n].any():
-        idx = np.flatnonzero((gs == n) | (ps == n))
-        gsub, psub = gs[idx], ps[idx]
-        gg, kg = _group_index(gsub, None if gt_grp is None else gt_grp.ravel()[idx], n, "gt")
-        gg[gsub == VOID] = kg + 1  # row kg+1: GT void under predicted unknown pixels
-        pg, kp = _group_index(psub, None if pred_grp is None else pred_grp.ravel()[idx], n, "pred")
-        gi, pi, cnt = pair_counts(gg, pg, kg + 2, kp + 1)
-        g_area = np.bincount(gi, weights=cnt, minlength=kg + 2).astype(np.int64)
-        p_area = np.bincount(pi, weights=cnt, minlength=kp + 1).astype(np.int64)
-        on_void = gi == kg + 1
-        p_void = np.bincount(pi[on_void], weights=cnt[on_void], minlength=kp + 1).astype(np.int64)
-        cand = (gi >= 1) & (gi <= kg) & (pi >= 1)
-        cg, cp, ci = gi[cand], pi[cand], cnt[cand]
-        iou, hit = match_pairs(cg, cp, ci, g_area, p_area, p_void)
+    # unknown groups: GT codes >= 256 against predicted codes >= 256
+    if g_unk.any() or p_unk.any():
+        g_area = areas_from_pairs(gi, cnt, num_g)
+        p_area = areas_from_pairs(pi, cnt, num_p)
+        on_void = gi == VOID
+        p_void = areas_from_pairs(pi[on_void], cnt[on_void], num_p)
+        cand = g_unk & p_unk
+        cg, cp = gi[cand], pi[cand]
+        iou, hit = match_pairs(cg, cp, cnt[cand], g_area, p_area, p_void)
         tp[n] = int(hit.sum())
         iou_fixed[n] = fixed_sum(to_fixed(iou[hit]))
-        p_matched = np.zeros(kp + 1, dtype=bool)
+        fn[n] = int(np.count_nonzero(g_area[_GROUP_BASE:])) - tp[n]
+        p_matched = np.zeros(num_p, dtype=bool)
         p_matched[cp[hit]] = True
-        fn[n] = kg - tp[n]
         p_fp = (p_area > 0) & ~p_matched & ~(2 * p_void > p_area)
-        fp[n] = int(p_fp[1:].sum())
+        fp[n] = int(p_fp[_GROUP_BASE:].sum())
 
     sel = np.r_[np.arange(n + 1), VOID]
-    conf = c256[np.ix_(sel, sel)].astype(np.int64)
+    conf = c256[np.ix_(sel, sel)]
     return PQImageStats(tp=tp, fp=fp, fn=fn, iou_fixed=iou_fixed, conf=conf)
 
 

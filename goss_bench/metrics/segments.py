@@ -5,16 +5,27 @@ one extra index ``S`` for "no segment" (GT void, or "no prediction").  The
 joint statistics of a GT and a predicted segment map are returned as sparse
 triplets ``(g, p, count)``: one entry per (GT segment, predicted segment) pair
 that shares at least one pixel, including the "no segment" indices.
+
+Hot path (per image, no sort over the pixels): :func:`runs` finds the runs of
+pixels along which every map is constant, :func:`small_ids` turns group or
+cluster ids into small indices (as they are when below a bound, else ranked
+through a table), and :func:`pair_counts` counts (GT, predicted) code pairs with
+one ``np.bincount`` over a combined key, weighted by the run lengths.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+# Pixel runs are used when there are at most 1/RUN_FRACTION as many as pixels.
+RUN_FRACTION = 4
 
 # When G*P is at most this many times the pixel count, one dense bincount is
 # cheaper than sorting; otherwise fall back to np.unique on int64 keys.
 _DENSE_FACTOR = 4
-_DENSE_MIN = 1 << 20
+_DENSE_MIN = 1 << 18
 
 # FIXED_SCALE: IoU-like values are accumulated as integers in units of 2**-53.
 # IoU values in [0.5, 1] are exact multiples of 2**-53, so PQ sums are exact;
@@ -64,14 +75,96 @@ def compact_ids(ids: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.nda
     return out, k
 
 
-def pair_counts(
-    g: np.ndarray, p: np.ndarray, num_g: int, num_p: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sparse joint histogram of two label maps.
+def dense_limit(num_pixels: int) -> int:
+    """Largest joint histogram (bins) counted densely for an image of ``num_pixels``.
+
+    Above it, :func:`pair_counts` falls back to a sort (``np.unique``) so that
+    memory and time stay proportional to the pixel count.
+    """
+    return max(_DENSE_FACTOR * num_pixels, _DENSE_MIN)
+
+
+def small_ids(ids: np.ndarray, raw_below: int) -> tuple[np.ndarray, int]:
+    """Injective, order-preserving map of flat integer ids to ``0..size-1``.
+
+    Ids that are unsigned (8/16-bit) and all below ``raw_below`` are returned as
+    they are (no copy; ``size = max + 1``, bounded by their maximum).  Other
+    16-bit ids are ranked without a sort over the pixels: the distinct values are
+    found among the starts of runs of equal ids (every value starts a run), and
+    a 65,536-entry table maps each id to its rank.  Wider or negative ids are
+    ranked with ``np.unique``.  Every value of ``ids`` gets an index, so callers
+    may pass a superset of the pixels they care about.
 
     Args:
-        g: int32 (H, W) or flat, values in 0..num_g-1.
-        p: int32, same shape, values in 0..num_p-1.
+        ids: integer array, 1-D.
+        raw_below: use the ids as they are when their maximum is below this.
+
+    Returns:
+        ``(index, size)``: unsigned or intp array of ``ids.shape``, values < size.
+    """
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.uint16), 0
+    if ids.dtype.kind not in "ub" or ids.dtype.itemsize > 2:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi > 0xFFFF:
+            uniq, inv = np.unique(ids, return_inverse=True)
+            return inv.reshape(ids.shape), int(uniq.size)
+        ids = ids.astype(np.uint16)
+    elif ids.dtype.kind == "b":
+        ids = ids.view(np.uint8)
+    top = int(ids.max())
+    if top < raw_below:
+        return ids, top + 1
+    starts = np.flatnonzero(ids[1:] != ids[:-1])
+    values = np.unique(np.r_[ids[:1], ids[starts + 1]])
+    lut = np.zeros(top + 1, dtype=np.uint16 if values.size <= 1 << 16 else np.intp)
+    lut[values] = np.arange(values.size)
+    return np.take(lut, ids.astype(np.intp)), int(values.size)
+
+
+def runs(maps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Runs of consecutive pixels (row-major) along which every map is constant.
+
+    Label maps are piecewise constant, so an image of 307,200 pixels typically
+    has a few thousand runs; per-pixel statistics can then be computed on one
+    pixel per run weighted by the run length.
+
+    Args:
+        maps: flat arrays of equal size (any dtypes).
+
+    Returns:
+        ``(starts, lengths)``: intp arrays, or None when there are more than
+        ``1 / RUN_FRACTION`` as many runs as pixels (noise-like maps: callers
+        then work on every pixel).
+    """
+    size = maps[0].size
+    if size < 2:
+        return None
+    change = np.not_equal(maps[0][1:], maps[0][:-1])
+    tmp = np.empty_like(change)
+    for m in maps[1:]:
+        np.not_equal(m[1:], m[:-1], out=tmp)
+        change |= tmp
+    starts = np.flatnonzero(change)
+    if starts.size + 1 > size // RUN_FRACTION:
+        return None
+    starts = np.r_[0, starts + 1]
+    return starts, np.diff(starts, append=size)
+
+
+def pair_counts(
+    g: np.ndarray,
+    p: np.ndarray,
+    num_g: int,
+    num_p: int,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse joint histogram of two label maps (one ``np.bincount`` when dense).
+
+    Args:
+        g: non-negative integers (H, W) or flat, values in 0..num_g-1.
+        p: non-negative integers, same shape, values in 0..num_p-1.
+        weights: optional integer count of each element (run lengths, see :func:`runs`).
 
     Returns:
         ``(gi, pi, count)``: int64 arrays, one entry per pair with count > 0,
@@ -80,13 +173,17 @@ def pair_counts(
     g = g.ravel()
     p = p.ravel()
     total = num_g * num_p
-    if total <= max(_DENSE_FACTOR * g.size, _DENSE_MIN):
-        key = g.astype(np.int64) * num_p + p if total >= (1 << 31) else g * np.int32(num_p) + p
-        counts = np.bincount(key, minlength=total)
+    key = np.multiply(g, num_p, dtype=np.intp)
+    np.add(key, p, out=key)
+    if total <= dense_limit(g.size):
+        counts = np.bincount(key, weights=weights, minlength=total)
         nz = np.flatnonzero(counts)
         return nz // num_p, nz % num_p, counts[nz].astype(np.int64)
-    key64 = g.astype(np.int64) * num_p + p
-    uniq, cnt = np.unique(key64, return_counts=True)
+    if weights is None:
+        uniq, cnt = np.unique(key, return_counts=True)
+    else:
+        uniq, inv = np.unique(key, return_inverse=True)
+        cnt = np.bincount(inv, weights=weights, minlength=uniq.size)
     return uniq // num_p, uniq % num_p, cnt.astype(np.int64)
 
 

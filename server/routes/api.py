@@ -83,6 +83,10 @@ async def leaderboard_json(name: str, db: DbDep, sort: str = "GQ") -> Response:
     return Response(data, media_type="application/json")
 
 
+CSV_UNIT = "[0-1]"
+"""Suffix of the metric columns in leaderboard.csv: fractions, as in the JSON API."""
+
+
 @router.get("/benchmarks/{name}/leaderboard.csv")
 def leaderboard_csv(name: str, db: DbDep, sort: str = "GQ") -> Response:
     with db.read() as s:
@@ -94,7 +98,8 @@ def leaderboard_csv(name: str, db: DbDep, sort: str = "GQ") -> Response:
         cols += list(METRIC_COLUMNS)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
+    # the header says the unit of the metric columns (METRICS.md, "Units")
+    w.writerow({c: f"{c} {CSV_UNIT}" if c in METRIC_COLUMNS else c for c in cols})
     for r in rows:
         w.writerow({k: _cell(r.get(k)) for k in cols})
     return Response(
