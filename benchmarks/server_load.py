@@ -13,10 +13,17 @@ COCO-like label maps, 100 images) and 20 teams, then:
   2. 200 concurrent GETs of /api/v1/benchmarks/NAME/leaderboard (20 entries),
      all started at once; reports p50 / p99 latency (target p99 < 50 ms), and
      the same with 20 concurrent connections.
+  3. (issue 12) the cached JSON, CSV and HTML leaderboards against a minimal
+     ASGI app that returns the same bytes, on the same uvicorn settings, in
+     the same run: ``--clients`` (200) concurrent clients, each making
+     ``--requests-per-client`` requests on a new connection each; p50 / p99
+     latency and requests/s for both, and the ratio of the throughputs
+     (target >= 0.5x).
 
 Usage::
 
-    python benchmarks/server_load.py [--quick] [--workers 2] [--data DIR] [--json FILE]
+    python benchmarks/server_load.py [--quick] [--images 100] [--workers 2] [--data DIR]
+        [--database-url URL] [--json FILE]
 
 ``--quick`` uses 320x240 images instead of 640x480.  Everything stops after
 ``--max-seconds`` (default 600).
@@ -126,6 +133,103 @@ async def _get_many(port: int, path: str, n: int, concurrency: int) -> list[floa
     return lat
 
 
+BARE_APP = """
+import sys, uvicorn
+body = open(sys.argv[1], "rb").read()
+headers = [(b"content-type", sys.argv[3].encode()), (b"content-length", str(len(body)).encode())]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+async def _hammer(port: int, path: str, clients: int, per_client: int) -> tuple[list[float], float]:
+    """``clients`` concurrent clients, each making ``per_client`` GETs, a new
+    connection per request; (latencies in s, wall time in s)."""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    lat: list[float] = []
+
+    async def one() -> None:
+        t0 = time.perf_counter()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        data = await reader.read()
+        writer.close()
+        if not data.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(data[:80])
+        lat.append(time.perf_counter() - t0)
+
+    async def client() -> None:
+        for _ in range(per_client):
+            await one()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return lat, time.perf_counter() - start
+
+
+def _wait_port(port: int, seconds: float = 30) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def compare_with_bare_asgi(port: int, bench: str, clients: int, per_client: int,
+                           work: Path) -> dict:
+    """Cached leaderboard JSON/CSV/HTML of the server against a minimal ASGI app
+    returning the same bytes (same uvicorn settings, same client, same run)."""
+    import httpx
+
+    out: dict = {}
+    kinds = [("json", f"/api/v1/benchmarks/{bench}/leaderboard"),
+             ("csv", f"/api/v1/benchmarks/{bench}/leaderboard.csv"),
+             ("html", f"/benchmarks/{bench}")]
+    for kind, path in kinds:
+        r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30)
+        r.raise_for_status()
+        body_file = work / f"bare-{kind}.bin"
+        body_file.write_bytes(r.content)
+        bare_port = _free_port()
+        bare = subprocess.Popen(
+            [sys.executable, "-c", BARE_APP, str(body_file), str(bare_port),
+             r.headers["content-type"]],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_port(bare_port)
+            figures = {}
+            for who, p in (("server", port), ("bare", bare_port)):
+                asyncio.run(_hammer(p, path, 20, 2))  # warm-up
+                lat, wall = asyncio.run(_hammer(p, path, clients, per_client))
+                figures[who] = {
+                    "p50_ms": _pct(lat, 0.5) * 1000,
+                    "p99_ms": _pct(lat, 0.99) * 1000,
+                    "rps": len(lat) / wall,
+                }
+        finally:
+            bare.terminate()
+            bare.wait(timeout=30)
+        ratio = figures["server"]["rps"] / figures["bare"]["rps"]
+        out[kind] = {**figures, "ratio": ratio, "bytes": len(r.content)}
+        for who in ("server", "bare"):
+            f = figures[who]
+            print(f"  {kind:4} {who:6}: {f['rps']:7.0f} req/s, p50 {f['p50_ms']:6.1f} ms, "
+                  f"p99 {f['p99_ms']:6.1f} ms")
+        print(f"  {kind:4} server/bare throughput: {ratio:.2f}x (target >= 0.5x), "
+              f"{len(r.content)} bytes")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="320x240 images instead of 640x480")
@@ -133,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--web-workers", type=int, default=1, help="web server processes")
     ap.add_argument("--uploads", type=int, default=20)
     ap.add_argument("--gets", type=int, default=200)
+    ap.add_argument("--images", type=int, default=100, help="test images of the benchmark")
+    ap.add_argument("--clients", type=int, default=200, help="concurrent clients (comparison)")
+    ap.add_argument("--requests-per-client", type=int, default=10,
+                    help="requests of each client, a new connection each (comparison)")
     ap.add_argument("--data", type=Path, default=None, help="cache folder for the synthetic data")
     ap.add_argument("--database-url", default="", help="e.g. postgresql+psycopg://...")
     ap.add_argument("--max-seconds", type=float, default=600)
@@ -142,14 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     from synth_goss import COCO_LIKE, generate
 
     import goss_bench
+    from goss_bench.submission import zip_folder
     from server import services
     from server.db import Database
     from server.models import Submission
-    from server.validation import zip_folder
 
-    cfg = replace(COCO_LIKE, name="load100", num_images=100)
+    cfg = replace(COCO_LIKE, name=f"load{args.images}", num_images=args.images)
     if args.quick:
-        cfg = replace(cfg, name="load100q", height=240, width=320)
+        cfg = replace(cfg, name=f"load{args.images}q", height=240, width=320)
     deadline = time.monotonic() + args.max_seconds
     work = Path(tempfile.mkdtemp(prefix="goss-load-"))
     data = args.data or (work / "synth")
@@ -255,6 +363,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"p99 {p99:.1f} ms (target p99 < 50 ms)")
             result[f"leaderboard_c{conc}_p50_ms"] = p50
             result[f"leaderboard_c{conc}_p99_ms"] = p99
+        # 3. cached leaderboards against a bare ASGI app with the same bytes
+        print(f"cached leaderboards vs a minimal ASGI app ({args.clients} clients x "
+              f"{args.requests_per_client} requests, a new connection each):")
+        result["vs_bare_asgi"] = compare_with_bare_asgi(
+            port, "load", args.clients, args.requests_per_client, work
+        )
+        result["database"] = "postgresql" if args.database_url else "sqlite"
     finally:
         proc.terminate()
         try:

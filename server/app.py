@@ -14,18 +14,21 @@ from fastapi.templating import Jinja2Templates
 from goss_bench.errors import GossInputError
 from server.config import Settings, get_settings
 from server.db import Database
-from server.services import AuthError, LimitError, NotFound
+from server.fastpath import CachedLeaderboards
+from server.services import AuthError, LimitError, NotFound, RateLimited
 from server.uploads import BodySizeLimit, UploadTooLarge
 
 HERE = Path(__file__).resolve().parent
 
 
 def _status(exc: GossInputError) -> int:
-    if isinstance(exc, NotFound):
+    from server.panels import PanelUnavailable
+
+    if isinstance(exc, (NotFound, PanelUnavailable)):
         return 404
     if isinstance(exc, AuthError):
         return 401
-    if isinstance(exc, LimitError):
+    if isinstance(exc, (LimitError, RateLimited)):
         return 429
     if isinstance(exc, UploadTooLarge):
         return 413
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     else:
         db.check_schema()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clean_start(db, settings)
     app = FastAPI(
         title="goss-bench leaderboard",
         description=about or "",
@@ -64,9 +68,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.secret = settings.resolved_secret()
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_upload_bytes + 256 * 1024,
-        upload_cap=settings.max_upload_bytes,
+        BodySizeLimit, upload_cap=settings.max_upload_bytes, form_cap=settings.max_form_kb * 1024
     )
+    app.add_middleware(CachedLeaderboards)  # outermost: cached leaderboards from memory
 
     @app.exception_handler(GossInputError)
     async def _input_error(request: Request, exc: GossInputError) -> Response:
@@ -90,6 +94,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     return app
+
+
+def clean_start(db: Database, settings: Settings) -> None:
+    """Remove half-received uploads and extraction folders of dead processes,
+    and stored uploads that never got a submission row."""
+    from sqlalchemy import select
+
+    from server.housekeeping import sweep_dir, sweep_uncommitted_uploads
+    from server.models import Submission
+
+    sweep_dir(settings.incoming_dir)
+    sweep_dir(settings.tmp_dir)
+    if settings.upload_dir.is_dir():
+        with db.read() as s:
+            known = set(s.scalars(select(Submission.id)))
+        sweep_uncommitted_uploads(settings.upload_dir, known)
 
 
 def app_from_env() -> FastAPI:

@@ -11,27 +11,51 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 
 from goss_bench.errors import GossInputError
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {v}")
+    return v
+
+
+def _positive(text: str) -> int:
+    v = _count(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1, got 0")
+    return v
+
+
+def _port(text: str) -> int:
+    v = _count(text)
+    if not 0 < v < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {v}")
+    return v
+
+
 def add_subcommand_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "serve":
         p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-        p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+        p.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
         p.add_argument(
             "--workers",
-            type=int,
+            type=_count,
             default=None,
             help="scoring worker processes to start next to the web server (default: 1 on "
             "SQLite, 0 otherwise; GOSS_EMBEDDED_WORKER)",
         )
         p.add_argument(
             "--web-workers",
-            type=int,
+            type=_positive,
             default=1,
             help="web server processes (default 1); each serves pages and uploads",
         )
@@ -52,12 +76,12 @@ def add_subcommand_arguments(name: str, p: argparse.ArgumentParser) -> None:
         )
         a.add_argument("--show", choices=["best", "latest"], default="best",
                        help="which submission of a team the leaderboard shows (default best by GQ)")
-        a.add_argument("--daily-limit", type=int, default=None, help="per team per UTC day")
-        a.add_argument("--total-limit", type=int, default=None, help="per team in total")
+        a.add_argument("--daily-limit", type=_count, default=None, help="per team per UTC day (>= 0)")
+        a.add_argument("--total-limit", type=_count, default=None, help="per team in total (>= 0)")
         s = sub.add_parser("set", help="change a benchmark's rules")
         s.add_argument("name")
-        s.add_argument("--daily-limit", type=int)
-        s.add_argument("--total-limit", type=int)
+        s.add_argument("--daily-limit", type=_count, help="per team per UTC day (>= 0)")
+        s.add_argument("--total-limit", type=_count, help="per team in total (>= 0)")
         s.add_argument("--show", choices=["best", "latest"])
         s.add_argument("--public-gt", choices=["yes", "no"])
         s.add_argument("--title")
@@ -72,7 +96,7 @@ def add_subcommand_arguments(name: str, p: argparse.ArgumentParser) -> None:
         r.add_argument("prefix", nargs="?", help="the token's first 12 characters")
         r.add_argument("--team", help="revoke every token of this team")
         rs = sub.add_parser("rescore", help="re-queue finished/failed submissions")
-        rs.add_argument("submission", nargs="?", type=int, help="submission id")
+        rs.add_argument("submission", nargs="?", type=_positive, help="submission id")
         rs.add_argument("--all", action="store_true", help="every finished/failed submission")
         rs.add_argument("--benchmark", help="with --all: only this benchmark")
         sub.add_parser("list", help="list benchmarks, teams and token prefixes")
@@ -97,25 +121,25 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.supervisor import Supervisor
 
     settings = _settings()
     app = create_app(settings)  # migrates before any worker starts
     n = args.workers if args.workers is not None else int(settings.run_embedded_worker)
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "goss_bench", "worker"], env=os.environ.copy())
-        for _ in range(max(0, n))
-    ]
+    sup = Supervisor([sys.executable, "-m", "goss_bench", "worker"], n, os.environ.copy())
     print(
         f"goss-bench leaderboard on http://{args.host}:{args.port}/ "
-        f"(database {app.state.db.safe_url}, {len(procs)} worker process(es))",
+        f"(database {app.state.db.safe_url}, {n} supervised worker process(es))",
         file=sys.stderr,
     )
+
     def _exit(signum, frame):  # noqa: ANN001, ARG001
         raise SystemExit(0)
 
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit through the
     # `finally` below so that the worker processes are stopped too
     signal.signal(signal.SIGTERM, _exit)
+    sup.start()
     try:
         if args.web_workers > 1:
             app.state.db.dispose()
@@ -130,13 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        sup.stop()
     return 0
 
 
@@ -144,6 +162,7 @@ def _worker(args: argparse.Namespace) -> int:
     from server.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def _stop(signum, frame):  # noqa: ANN001, ARG001
@@ -200,6 +219,8 @@ def _admin(args: argparse.Namespace) -> int:
         elif a == "rescore":
             if args.all == (args.submission is not None):
                 raise GossInputError("give one submission id or --all")
+            if args.benchmark is not None and not args.all:
+                raise GossInputError("--benchmark goes with --all")
             n = services.rescore(db, args.submission, all_in=args.benchmark if args.all else None)
             print(f"re-queued {n} submission(s)")
         elif a == "list":

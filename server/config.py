@@ -76,6 +76,14 @@ class Settings:
         (default: on for SQLite, off otherwise).
     session_hours [GOSS_SESSION_HOURS]: lifetime of a web login.
     panels [GOSS_PANELS]: image panels on a submission page (public GT only).
+    max_form_kb [GOSS_MAX_FORM_KB]: body cap of every POST that is not an
+        upload (login, logout), in KiB.
+    rejected_per_hour [GOSS_REJECTED_PER_HOUR]: uploads refused by validation
+        that one team may make per hour; then 429 until the hour has passed.
+    stall_s [GOSS_STALL_SECONDS]: /health answers 503 when submissions are
+        queued and no worker has shown life for this long.
+    db_retry_max_s [GOSS_DB_RETRY_MAX_SECONDS]: cap of a worker's exponential
+        backoff while the database is unreachable.
     """
 
     data_dir: Path = Path("goss-server-data")
@@ -95,6 +103,10 @@ class Settings:
     embedded_worker: bool | None = None
     session_hours: float = 12.0
     panels: int = 3
+    max_form_kb: int = 64
+    rejected_per_hour: int = 20
+    stall_s: float = 300.0
+    db_retry_max_s: float = 30.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -124,6 +136,10 @@ class Settings:
             embedded_worker=None if not emb else _env_bool("GOSS_EMBEDDED_WORKER", False),
             session_hours=_env_float("GOSS_SESSION_HOURS", 12.0),
             panels=_env_int("GOSS_PANELS", 3),
+            max_form_kb=_env_int("GOSS_MAX_FORM_KB", 64),
+            rejected_per_hour=_env_int("GOSS_REJECTED_PER_HOUR", 20),
+            stall_s=_env_float("GOSS_STALL_SECONDS", 300.0),
+            db_retry_max_s=_env_float("GOSS_DB_RETRY_MAX_SECONDS", 30.0),
         )
         known = {f.name for f in fields(cls)}
         for k, v in overrides.items():
@@ -147,6 +163,15 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.upload_dir / "incoming"
+
+    @property
+    def worker_alive_s(self) -> float:
+        """A worker silent for longer than this is reported as not alive."""
+        return max(3 * self.heartbeat_s, 3 * self.poll_s, 30.0)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -6,16 +6,22 @@ so that writers queue on SQLite's single write lock instead of failing when a
 read transaction is upgraded (the single-writer equivalent of PostgreSQL's
 row locks).  :meth:`Database.migrate` runs the packaged Alembic migrations and
 refuses a database whose schema is newer than this code.
+
+Opening or reaching the database fails with :class:`DatabaseError` (a
+GossInputError: one message naming the URL, password masked, and what
+failed); :func:`is_transient` tells the worker which errors to retry.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from goss_bench.errors import GossInputError
@@ -25,6 +31,49 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 class SchemaTooNewError(GossInputError):
     """The database was migrated by a newer goss-bench."""
+
+
+class DatabaseError(GossInputError):
+    """The database URL is wrong or the database cannot be reached."""
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (also for unparsable URLs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - any parse failure: mask by pattern
+        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+
+
+def _first_line(exc: BaseException, url: str) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [orig.__class__.__name__])[0]
+    try:
+        pw = make_url(url).password
+    except Exception:  # noqa: BLE001
+        pw = None
+    return text.replace(str(pw), "***") if pw else text
+
+
+def database_error(url: str, exc: BaseException, doing: str = "cannot connect") -> DatabaseError:
+    """One clear message for a failure to open or reach the database at ``url``."""
+    if isinstance(exc, (sa_exc.NoSuchModuleError, ModuleNotFoundError)):
+        doing = "unsupported database (use sqlite:/// or postgresql+psycopg://)"
+    elif isinstance(exc, (sa_exc.ArgumentError, ValueError)) and not isinstance(
+        exc, GossInputError
+    ):
+        doing = "not a valid database URL (expected e.g. sqlite:///path/goss.db or "
+        doing += "postgresql+psycopg://user:password@host:5432/name)"
+    elif isinstance(exc, OSError) and not isinstance(exc, sa_exc.DBAPIError):
+        doing = "cannot create the database folder"
+    return DatabaseError(f"database {mask_url(url)}: {doing}: {_first_line(exc, url)}")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A connection-level failure worth retrying (server down, network cut, lock timeout)."""
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def make_engine(url: str) -> Engine:
@@ -50,7 +99,10 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=args
+    )
 
 
 class Database:
@@ -58,7 +110,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        try:
+            self.engine = make_engine(url)
+        except (sa_exc.SQLAlchemyError, ImportError, ValueError, OSError) as exc:
+            raise database_error(url, exc) from None
         self.dialect = self.engine.dialect.name
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
@@ -101,9 +156,29 @@ class Database:
 
         script = ScriptDirectory.from_config(self._alembic_config())
         head = script.get_current_head() or ""
-        with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+        with self.reaching():
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
         return current, head
+
+    @contextmanager
+    def reaching(self, doing: str = "cannot connect") -> Iterator[None]:
+        """Turn connection failures inside the block into one DatabaseError."""
+        try:
+            yield
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ArgumentError) as exc:
+            raise database_error(self.url, exc, doing) from None
+        except sa_exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise database_error(self.url, exc, doing) from None
+
+    def ping(self) -> None:
+        """One round trip (raises DatabaseError when the database is unreachable)."""
+        from sqlalchemy import text
+
+        with self.reaching(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def check_schema(self, *, allow_missing: bool = False) -> None:
         """Raise SchemaTooNewError for an unknown (newer) revision; GossInputError
@@ -134,7 +209,7 @@ class Database:
         from alembic import command
 
         self.check_schema(allow_missing=True)
-        with self._write_connection() as conn:
+        with self.reaching("cannot migrate"), self._write_connection() as conn:
             if self.is_postgres:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(462255)")  # one migrator
             command.upgrade(self._alembic_config(conn), "head")

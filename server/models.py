@@ -178,3 +178,34 @@ class SubmissionEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     worker_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RejectedUpload(Base):
+    """An upload refused by validation; counted per team to rate-limit retries."""
+
+    __tablename__ = "rejected_uploads"
+    __table_args__ = (Index("ix_rejected_team_at", "team_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class WorkerBeat(Base):
+    """A scoring worker's last sign of life (shown by /api/v1/health).
+
+    last_seen: renewed on every poll of the queue and every lease heartbeat.
+    submission_id: what it is scoring now (None when idle).
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    submission_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

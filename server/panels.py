@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
+import zlib
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
-from server.validation import Layout, ZipCheck, check_zip
+from goss_bench.submission import Layout, ZipCheck, check_zip
+
+log = logging.getLogger("goss.panels")
+
+
+class PanelUnavailable(GossInputError):
+    """The stored upload cannot be read (shown as 404, logged for the operator)."""
 
 
 @lru_cache(maxsize=32)
@@ -30,15 +38,37 @@ def _decode(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: tuple[int, int]) -
 
 
 def render_submission_panel(
+    zip_path: str,
+    layout_json: str,
+    gt_dir: str,
+    stem: str,
+    class_names: list[str] | None,
+    *,
+    what: str = "submission",
+) -> bytes:
+    """PNG bytes of image | GT | prediction | errors for one stem of a submission.
+
+    A stored zip that cannot be read (damaged, missing) raises PanelUnavailable.
+    """
+    if stem not in Layout.from_json(layout_json).sizes:
+        raise GossInputError(f"no test image named {stem!r}")
+    try:
+        return _render(zip_path, layout_json, gt_dir, stem, class_names)
+    except (GossInputError, zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+        log.error("%s: cannot draw panel %s from %s: %s", what, stem, zip_path, exc)
+        raise PanelUnavailable(
+            f"{what}: the panel is unavailable because the server's stored copy of the upload "
+            "cannot be read; the organisers were told"
+        ) from None
+
+
+def _render(
     zip_path: str, layout_json: str, gt_dir: str, stem: str, class_names: list[str] | None
 ) -> bytes:
-    """PNG bytes of image | GT | prediction | errors for one stem of a submission."""
     from goss_bench.scoring import resolve_gt
     from goss_bench.visualize import load_gt_maps, load_photo, photo_paths, render_panel
 
     layout = Layout.from_json(layout_json)
-    if stem not in layout.sizes:
-        raise GossInputError(f"no test image named {stem!r}")
     check = _checked(zip_path, layout_json)
     gt = resolve_gt(gt_dir)
     n = gt.num_known

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +20,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, defer, joinedload
 
 from goss_bench.errors import GossInputError
+from goss_bench.submission import Layout, layout_from_gt
 from server import security
-from server.db import Database
+from server.db import Database, DatabaseError
 from server.models import (
     FAILED,
     FINISHED,
@@ -32,12 +34,13 @@ from server.models import (
     SHOW_LATEST,
     ApiToken,
     Benchmark,
+    RejectedUpload,
     Submission,
     SubmissionEvent,
     Team,
+    WorkerBeat,
     utcnow,
 )
-from server.validation import Layout, layout_from_gt
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -50,6 +53,10 @@ class AuthError(GossInputError):
     pass
 
 
+class RateLimited(GossInputError):
+    """Too many rejected uploads in the last hour (HTTP 429)."""
+
+
 class LimitError(GossInputError):
     def __init__(self, message: str, quota: Quota) -> None:
         super().__init__(message)
@@ -57,6 +64,28 @@ class LimitError(GossInputError):
 
 
 # -- benchmarks and teams ------------------------------------------------------
+
+
+MAX_DB_ID = 2**31 - 1  # ids are 32-bit integer columns (PostgreSQL ``integer``)
+
+
+def _check_limits(daily_limit: int | None, total_limit: int | None) -> None:
+    for label, v in (("daily limit", daily_limit), ("total limit", total_limit)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_DB_ID):
+            raise GossInputError(f"{label}: expected a whole number >= 0, got {v!r}")
+
+
+def check_printable(label: str, value: str, max_len: int) -> str:
+    """``value`` stripped; GossInputError unless 1..max_len printable characters."""
+    value = value.strip()
+    if not value or len(value) > max_len:
+        raise GossInputError(f"{label} must have 1 to {max_len} characters")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise GossInputError(
+            f"{label} {value!r}: control or unprintable character {bad!r} is not allowed"
+        )
+    return value
 
 
 def add_benchmark(
@@ -89,6 +118,8 @@ def add_benchmark(
         )
     if show_rule not in (SHOW_BEST, SHOW_LATEST):
         raise GossInputError(f"show rule must be {SHOW_BEST!r} or {SHOW_LATEST!r}")
+    _check_limits(daily_limit, total_limit)
+    title = check_printable("title", title, 200) if title else ""
     with db.write() as s:
         if s.scalar(select(Benchmark.id).where(Benchmark.name == name)) is not None:
             raise GossInputError(f"a benchmark named {name!r} already exists")
@@ -111,6 +142,11 @@ def add_benchmark(
 
 def set_benchmark(db: Database, name: str, **changes: Any) -> Benchmark:
     allowed = {"scores_hidden", "gt_public", "show_rule", "daily_limit", "total_limit", "title"}
+    _check_limits(changes.get("daily_limit"), changes.get("total_limit"))
+    if changes.get("title") is not None:
+        changes["title"] = check_printable("title", changes["title"], 200)
+    if changes.get("show_rule") not in (None, SHOW_BEST, SHOW_LATEST):
+        raise GossInputError(f"show rule must be {SHOW_BEST!r} or {SHOW_LATEST!r}")
     with db.write() as s:
         b = s.scalar(select(Benchmark).where(Benchmark.name == name))
         if b is None:
@@ -120,6 +156,7 @@ def set_benchmark(db: Database, name: str, **changes: Any) -> Benchmark:
                 raise TypeError(k)
             if v is not None:
                 setattr(b, k, v)
+    invalidate_leaderboards()
     return b
 
 
@@ -149,9 +186,7 @@ def benchmark_layout(b: Benchmark) -> Layout:
 
 def add_team(db: Database, name: str) -> tuple[Team, str]:
     """Create a team and its first token; the token is returned once, never stored."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise GossInputError("team name must have 1 to 100 characters")
+    name = check_printable("team name", name, 100)
     with db.write() as s:
         if s.scalar(select(Team.id).where(Team.name == name)) is not None:
             raise GossInputError(f"a team named {name!r} already exists")
@@ -313,6 +348,44 @@ def check_quota(db: Database, bench_name: str, team_id: int) -> Quota:
     return q
 
 
+def rejected_recently(s: Session, team_id: int, now: datetime | None = None) -> int:
+    since = (now or utcnow()) - timedelta(hours=1)
+    q = select(func.count(RejectedUpload.id)).where(
+        RejectedUpload.team_id == team_id, RejectedUpload.at >= since
+    )
+    return s.scalar(q) or 0
+
+
+def check_rejected(db: Database, team_id: int, per_hour: int) -> int:
+    """Raise RateLimited when the team had ``per_hour`` rejected uploads in the
+    last hour (checked before the body is read); returns the count."""
+    with db.read() as s:
+        n = rejected_recently(s, team_id)
+        first = None
+        if n >= per_hour:
+            since = utcnow() - timedelta(hours=1)
+            first = s.scalar(
+                select(func.min(RejectedUpload.at)).where(
+                    RejectedUpload.team_id == team_id, RejectedUpload.at >= since
+                )
+            )
+    if first is not None:
+        raise RateLimited(
+            f"{n} uploads of this team were rejected by validation in the last hour (limit "
+            f"{per_hour}); try again after {first + timedelta(hours=1):%H:%M} UTC, and check "
+            "the predictions locally first: `goss-bench submit` runs the same checks"
+        )
+    return n
+
+
+def record_rejection(db: Database, bench_name: str, team_id: int, reason: str) -> None:
+    with db.write() as s:
+        b = s.scalar(select(Benchmark).where(Benchmark.name == bench_name))
+        if b is None:
+            return
+        s.add(RejectedUpload(team_id=team_id, benchmark_id=b.id, at=utcnow(), reason=reason[:500]))
+
+
 # -- submissions ------------------------------------------------------------------
 
 
@@ -387,6 +460,8 @@ def create_submission(
 
 
 def get_submission(s: Session, sub_id: int) -> Submission:
+    if not 1 <= sub_id <= MAX_DB_ID:  # out of the column's range: no such row
+        raise NotFound(f"no submission with id {sub_id}")
     sub = s.get(Submission, sub_id)
     if sub is None:
         raise NotFound(f"no submission with id {sub_id}")
@@ -404,19 +479,22 @@ def team_submissions(s: Session, bench: Benchmark, team_id: int) -> list[Submiss
 
 
 def rescore(db: Database, sub_id: int | None = None, *, all_in: str | None = None) -> int:
-    """Re-queue one submission, or every finished/failed one (of a benchmark)."""
+    """Re-queue one submission, or every finished/failed one (of a benchmark).
+
+    The previous score stays in the row: if the rescore fails, the worker
+    restores it (see ``server.worker.record``).
+    """
     now = utcnow()
     with db.write() as s:
         q = select(Submission).where(Submission.status.in_((FINISHED, FAILED)))
         if sub_id is not None:
-            sub = s.get(Submission, sub_id)
-            if sub is None:
-                raise NotFound(f"no submission with id {sub_id}")
+            sub = get_submission(s, sub_id)
             if sub.status in (QUEUED, SCORING):
                 raise GossInputError(f"submission {sub_id} is already {sub.status}")
             q = q.where(Submission.id == sub_id)
         elif all_in is not None:
-            q = q.join(Benchmark).where(Benchmark.name == all_in)
+            b = get_benchmark(s, all_in)
+            q = q.where(Submission.benchmark_id == b.id)
         subs = list(s.scalars(q))
         for sub in subs:
             sub.status = QUEUED
@@ -425,8 +503,9 @@ def rescore(db: Database, sub_id: int | None = None, *, all_in: str | None = Non
             sub.error = None
             sub.worker_id = None
             sub.lease_until = None
-            sub.started_at = sub.finished_at = sub.failed_at = None
+            sub.started_at = sub.failed_at = None
             s.add(SubmissionEvent(submission_id=sub.id, status=QUEUED, at=now, detail="rescore"))
+    invalidate_leaderboards()
     return len(subs)
 
 
@@ -441,9 +520,37 @@ def iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat(timespec="seconds") + "Z"
 
 
-def submission_view(sub: Submission, bench: Benchmark, *, owner: bool) -> dict[str, Any]:
-    """A JSON-able view; metrics only when the benchmark's scores are public,
-    the error message only for the submitting team."""
+@dataclass(frozen=True)
+class Access:
+    """What one viewer may see of a benchmark or of one of its submissions.
+
+    scores: metrics, per-class results, plots, anything ordered by a score.
+    panels: image panels (prediction and error maps against the GT).
+    error: the submission's failure message (its own team only).
+    """
+
+    scores: bool
+    panels: bool
+    error: bool
+
+
+def access(bench: Benchmark, sub: Submission | None = None, team_id: int | None = None) -> Access:
+    """THE authorisation rule: every route that shows data derived from a
+    submission (JSON, CSV, HTML, panels, plots, per-class) asks this first.
+
+    Scores only when the benchmark's scores are public (nobody, not even the
+    submitting team, sees hidden scores) and, for one submission, once it is
+    scored; panels additionally need public GT; errors go to the owner only.
+    """
+    scored = sub is None or (sub.status == FINISHED and sub.metrics_json is not None)
+    scores = not bench.scores_hidden and scored
+    owner = sub is not None and team_id is not None and team_id == sub.team_id
+    return Access(scores=scores, panels=scores and bench.gt_public, error=owner)
+
+
+def submission_view(sub: Submission, bench: Benchmark, *, team_id: int | None) -> dict[str, Any]:
+    """A JSON-able view; metrics and the error message as :func:`access` allows."""
+    acc = access(bench, sub, team_id)
     d: dict[str, Any] = {
         "id": sub.id,
         "benchmark": bench.name,
@@ -464,11 +571,11 @@ def submission_view(sub: Submission, bench: Benchmark, *, owner: bool) -> dict[s
         "scorer_version": sub.scorer_version,
         "scores_hidden": bench.scores_hidden,
     }
-    if owner:
+    if acc.error:
         d["error"] = sub.error
     elif sub.status == FAILED:
         d["error"] = "scoring failed (the message is shown to the submitting team)"
-    if sub.status == FINISHED and not bench.scores_hidden:
+    if acc.scores:
         d["metrics"] = metrics_of(sub)
         full = json.loads(sub.metrics_json or "{}")
         d["per_class"] = full.get("per_class", [])
@@ -518,7 +625,7 @@ def leaderboard(s: Session, bench: Benchmark, sort: str = "GQ") -> list[Entry]:
             .order_by(Submission.finished_at, Submission.id)
         )
     )
-    if bench.scores_hidden:
+    if not access(bench).scores:
         return [Entry(i + 1, sub, None) for i, sub in enumerate(subs)]
     chosen: dict[int, Submission] = {}
     pick = sort_key_of("GQ")
@@ -550,9 +657,23 @@ def entry_dict(e: Entry) -> dict[str, Any]:
     return d
 
 
-# -- cached leaderboard JSON ----------------------------------------------------------
+# -- cached leaderboard bytes ----------------------------------------------------------
+#
+# The JSON, CSV and (anonymous) HTML leaderboards are kept as bytes.  A request
+# within CACHE_TTL_S of the last check, with no write by this process since,
+# is answered from memory without touching the database; otherwise one small
+# indexed query (the stamp) decides whether the bytes are still current.
+# Writes through this process (uploads, workers, admin) invalidate at once;
+# results recorded by other processes show within CACHE_TTL_S.
 
-_LB_CACHE: dict[tuple[str, str, str], tuple[tuple, bytes]] = {}
+CACHE_TTL_S = 1.0
+_CACHE: dict[tuple, tuple[tuple, float, int, bytes]] = {}
+_GENERATION = [0]
+
+
+def invalidate_leaderboards() -> None:
+    """Forget every cached leaderboard of this process (after a write)."""
+    _GENERATION[0] += 1
 
 
 # Changes whenever the leaderboard can change: the benchmark's rules or its set of
@@ -562,6 +683,8 @@ _STAMP = (
         Benchmark.id,
         Benchmark.scores_hidden,
         Benchmark.show_rule,
+        Benchmark.title,
+        Benchmark.gt_public,
         func.count(Submission.id),
         func.max(Submission.finished_at),
         func.coalesce(func.sum(Submission.id), 0),
@@ -571,7 +694,10 @@ _STAMP = (
         (Submission.benchmark_id == Benchmark.id) & (Submission.status == FINISHED),
     )
     .where(Benchmark.name == bindparam("name"))
-    .group_by(Benchmark.id, Benchmark.scores_hidden, Benchmark.show_rule)
+    .group_by(
+        Benchmark.id, Benchmark.scores_hidden, Benchmark.show_rule, Benchmark.title,
+        Benchmark.gt_public,
+    )
 )
 
 
@@ -583,22 +709,38 @@ def _stamp(db: Database, name: str) -> tuple:
     return tuple(row)
 
 
-def leaderboard_cached(db: Database, name: str, sort: str = "GQ") -> bytes | None:
-    """The cached JSON leaderboard if still current, else None (one small query)."""
-    hit = _LB_CACHE.get((db.url, name, sort))
-    if hit is None:
+def cache_lookup(db: Database, key: tuple) -> bytes | None:
+    """Cached bytes checked less than CACHE_TTL_S ago (no database access), else None."""
+    import time
+
+    hit = _CACHE.get((db.url, *key))
+    if hit is None or hit[2] != _GENERATION[0] or time.monotonic() - hit[1] > CACHE_TTL_S:
         return None
-    return hit[1] if hit[0] == _stamp(db, name) else None
+    return hit[3]
 
 
-def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
-    """The JSON leaderboard, rebuilt only when its stamp changed."""
-    sort_key_of(sort)  # validates the metric name
-    key = (db.url, name, sort)
+def cache_fill(db: Database, name: str, key: tuple, build: Callable[[], bytes]) -> bytes:
+    """The bytes for ``key`` of benchmark ``name``: revalidated with one stamp query,
+    rebuilt by ``build()`` only when the leaderboard changed."""
+    import time
+
+    gen = _GENERATION[0]
     stamp = _stamp(db, name)
-    hit = _LB_CACHE.get(key)
+    full = (db.url, *key)
+    hit = _CACHE.get(full)
     if hit is not None and hit[0] == stamp:
-        return hit[1]
+        data = hit[3]
+    else:
+        data = build()
+    if len(_CACHE) > 512:
+        _CACHE.clear()
+    _CACHE[full] = (stamp, time.monotonic(), gen, data)
+    return data
+
+
+def leaderboard_payload(db: Database, name: str, sort: str = "GQ") -> bytes:
+    """The JSON leaderboard (compact), built from the database."""
+    sort_key_of(sort)  # validates the metric name
     with db.read() as s:
         b = get_benchmark(s, name)
         entries = [entry_dict(e) for e in leaderboard(s, b, sort)]
@@ -606,11 +748,87 @@ def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
             "benchmark": b.name,
             "scores_hidden": b.scores_hidden,
             "sort": sort,
-            "columns": [] if b.scores_hidden else list(METRIC_COLUMNS),
+            "columns": list(METRIC_COLUMNS) if access(b).scores else [],
             "entries": entries,
         }
-    data = json.dumps(payload, separators=(",", ":")).encode()
-    if len(_LB_CACHE) > 256:
-        _LB_CACHE.clear()
-    _LB_CACHE[key] = (stamp, data)
-    return data
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def leaderboard_json_bytes(db: Database, name: str, sort: str = "GQ") -> bytes:
+    """The JSON leaderboard, rebuilt only when its stamp changed."""
+    sort_key_of(sort)
+    return cache_fill(db, name, ("json", name, sort), lambda: leaderboard_payload(db, name, sort))
+
+
+# -- health --------------------------------------------------------------------------
+
+
+def health(db: Database, *, alive_s: float, stall_s: float) -> dict[str, Any]:
+    """The truth about the service: database reachable, workers alive (last
+    heartbeat), queue length and the oldest queued job's age.
+
+    ``status`` is "ok", or "unavailable" (database unreachable) or "stalled"
+    (jobs queued for longer than ``stall_s`` while no worker showed life for
+    ``stall_s``); the route answers 503 for both.
+    """
+    now = utcnow()
+    try:
+        current, head = db.schema_status()
+        with db.reaching(), db.read() as s:
+            queued = s.scalar(select(func.count(Submission.id)).where(Submission.status == QUEUED))
+            oldest = s.scalar(
+                select(func.min(Submission.queued_at)).where(Submission.status == QUEUED)
+            )
+            scoring = s.scalar(
+                select(func.count(Submission.id)).where(Submission.status == SCORING)
+            )
+            rows = list(
+                s.scalars(
+                    select(WorkerBeat)
+                    .where(
+                        WorkerBeat.stopped_at.is_(None),
+                        WorkerBeat.last_seen >= now - timedelta(days=1),
+                    )
+                    .order_by(WorkerBeat.last_seen.desc())
+                    .limit(100)
+                )
+            )
+    except DatabaseError:
+        return {"status": "unavailable", "database": "unreachable"}
+    import socket
+
+    from server.housekeeping import pid_alive
+
+    here = socket.gethostname()[:200]
+
+    def alive(w: WorkerBeat) -> bool:
+        if (now - w.last_seen).total_seconds() > alive_s:
+            return False
+        return w.host != here or pid_alive(w.pid)  # a killed local worker is dead at once
+
+    workers = [
+        {
+            "id": w.id,
+            "alive": alive(w),
+            "last_heartbeat": iso(w.last_seen),
+            "seconds_since_heartbeat": round((now - w.last_seen).total_seconds(), 1),
+            "scoring": w.submission_id,
+        }
+        for w in rows
+    ]
+    oldest_age = None if oldest is None else round((now - oldest).total_seconds(), 1)
+    last = max((w.last_seen for w in rows), default=None)
+    silent = last is None or (now - last).total_seconds() > stall_s
+    stalled = bool(queued) and oldest_age is not None and oldest_age > stall_s and silent
+    return {
+        "status": "stalled" if stalled else "ok",
+        "database": "reachable",
+        "schema": current,
+        "schema_head": head,
+        "queued": queued,
+        "scoring": scoring,
+        "oldest_queued_age_s": oldest_age,
+        "workers_alive": sum(w["alive"] for w in workers),
+        "workers": workers,
+        "stall_threshold_s": stall_s,
+    }

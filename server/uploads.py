@@ -1,4 +1,5 @@
-"""Receiving uploads: a body-size cap for every request, and the
+"""Receiving uploads: a body-size cap for every request (the upload cap on
+the two upload routes, a small cap on every other POST), and the
 stream-to-disk + hash + validate + queue sequence shared by the API and the
 web form."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -14,18 +16,21 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from goss_bench.errors import GossInputError
+from goss_bench.submission import Limits, check_zip
 from server.config import Settings
 from server.db import Database
+from server.housekeeping import owner_tag
 from server.models import Submission
 from server.services import (
     Quota,
     UploadMeta,
     benchmark_layout,
     check_quota,
+    check_rejected,
     create_submission,
     get_benchmark,
+    record_rejection,
 )
-from server.validation import Limits, check_zip
 
 CHUNK = 1 << 20
 
@@ -42,22 +47,36 @@ def too_large_message(limit: int) -> str:
     )
 
 
-class BodySizeLimit:
-    """ASGI middleware: 413 for request bodies above ``max_bytes`` (checked on
-    Content-Length and while streaming, so chunked uploads are capped too)."""
+UPLOAD_PATHS = re.compile(r"^/api/v1/benchmarks/[^/]+/submissions$|^/benchmarks/[^/]+/submit$")
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_cap: int) -> None:
+
+def form_too_large_message(limit: int) -> str:
+    return f"request body too large: the limit is {limit // 1024} KiB for this form"
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for request bodies above the route's cap (checked on
+    Content-Length before anything is read, and while streaming, so chunked
+    bodies are capped too).  Upload routes get ``upload_cap`` (+ room for the
+    form fields); every other POST gets ``form_cap``."""
+
+    def __init__(self, app: ASGIApp, upload_cap: int, form_cap: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
         self.upload_cap = upload_cap
+        self.form_cap = form_cap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
+        if UPLOAD_PATHS.match(scope.get("path", "")):
+            max_bytes = self.upload_cap + 256 * 1024
+            message = too_large_message(self.upload_cap)
+        else:
+            max_bytes, message = self.form_cap, form_too_large_message(self.form_cap)
         for k, v in scope.get("headers", []):
-            if k == b"content-length" and v.isdigit() and int(v) > self.max_bytes:
-                await self._reject(scope, send)
+            if k == b"content-length" and v.isdigit() and int(v) > max_bytes:
+                await self._reject(send, message)
                 return
         seen = 0
         started = False
@@ -68,9 +87,9 @@ class BodySizeLimit:
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     tripped = True
-                    raise UploadTooLarge(too_large_message(self.upload_cap))
+                    raise UploadTooLarge(message)
             return msg
 
         async def guarded_send(msg: Message) -> None:
@@ -82,7 +101,7 @@ class BodySizeLimit:
                     return
                 started = True
                 if tripped:
-                    await self._reject(scope, send)
+                    await self._reject(send, message)
                     return
             elif tripped:
                 return
@@ -93,12 +112,12 @@ class BodySizeLimit:
         except UploadTooLarge:
             if not started:
                 started = True
-                await self._reject(scope, send)
+                await self._reject(send, message)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, send: Send, message: str) -> None:
         import json
 
-        body = json.dumps({"detail": too_large_message(self.upload_cap)}).encode()
+        body = json.dumps({"detail": message}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -115,9 +134,9 @@ class BodySizeLimit:
 
 async def save_upload(file: UploadFile, settings: Settings) -> tuple[Path, int, str]:
     """Copy the uploaded file into the data folder with a byte cap; (path, size, sha256)."""
-    incoming = settings.upload_dir / "incoming"
+    incoming = settings.incoming_dir
     await run_in_threadpool(incoming.mkdir, parents=True, exist_ok=True)
-    path = incoming / f"{uuid.uuid4().hex}.zip"
+    path = incoming / f"{owner_tag()}{uuid.uuid4().hex}.zip"
     h = hashlib.sha256()
     size = 0
     try:
@@ -148,6 +167,13 @@ def _validate(db: Database, settings: Settings, bench_name: str, path: Path, lab
     check_zip(path, layout, limits, name=label)
 
 
+def check_before_body(db: Database, settings: Settings, bench_name: str, team_id: int) -> None:
+    """Everything that can refuse an upload before its body is read: the
+    benchmark exists, the team's limits, its rejected uploads in the last hour."""
+    check_quota(db, bench_name, team_id)
+    check_rejected(db, team_id, settings.rejected_per_hour)
+
+
 async def receive_upload(
     db: Database,
     settings: Settings,
@@ -164,7 +190,11 @@ async def receive_upload(
     path, size, sha = await save_upload(file, settings)
     try:
         label = os.path.basename(file.filename or "upload.zip")
-        await run_in_threadpool(_validate, db, settings, bench_name, path, label)
+        try:
+            await run_in_threadpool(_validate, db, settings, bench_name, path, label)
+        except GossInputError as exc:
+            await run_in_threadpool(record_rejection, db, bench_name, team_id, str(exc))
+            raise
         return await run_in_threadpool(
             create_submission, db, settings.upload_dir, bench_name, team_id, path, size, sha, meta
         )

@@ -368,7 +368,8 @@ def test_hidden_scores_never_leak_then_publish(tmp_path, data):
         assert "<svg" not in b and '"metrics"' not in b and "per_class" not in b
     assert "secret-method" in bodies[2]  # listed, without scores
     assert json.loads(bodies[0])["status"] == "finished"
-    assert s.client.get(f"/submissions/{sid}/panels/{_stem0(data)}.png").status_code == 200
+    # panels show matched/false-positive maps: hidden like the scores (issue 12)
+    assert s.client.get(f"/submissions/{sid}/panels/{_stem0(data)}.png").status_code == 404
     services.set_benchmark(s.db, "bench", scores_hidden=False)
     st = s.client.get(f"/api/v1/submissions/{sid}").json()
     assert st["metrics"]["GQ"] == pytest.approx(gq)
@@ -535,8 +536,8 @@ def test_migrations_match_models_and_newer_schema_is_refused(tmp_path):
 
     st = Settings(data_dir=tmp_path)
     db = Database(st.database_url)
-    assert db.migrate() == "0001"
-    assert db.migrate() == "0001"  # idempotent
+    assert db.migrate() == "0002"
+    assert db.migrate() == "0002"  # idempotent
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     with db.write() as s:
@@ -552,7 +553,7 @@ def test_migrations_match_models_and_newer_schema_is_refused(tmp_path):
 def _csrf(page: str) -> str:
     import re
 
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return re.search(r'\?csrf=([^"&]+)"', page).group(1)
 
 
 def test_web_login_and_upload_form_with_csrf(srv, data):
@@ -561,41 +562,43 @@ def test_web_login_and_upload_form_with_csrf(srv, data):
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     login = c.get("/login")
     tok = _csrf(login.text)
-    r = c.post("/login", data={"token": "goss_wrong", "csrf": tok})
+    r = c.post("/login", data={"token": "goss_wrong"}, params={"csrf": tok})
     assert r.status_code == 401 and "invalid API token" in r.text
-    r = c.post("/login", data={"token": srv.token, "csrf": "forged"})
+    r = c.post("/login", data={"token": srv.token}, params={"csrf": "forged"})
     assert r.status_code == 422 and "reload the page" in r.text
-    r = c.post("/login", data={"token": srv.token, "csrf": tok}, follow_redirects=False)
+    r = c.post("/login", data={"token": srv.token}, params={"csrf": tok}, follow_redirects=False)
     assert r.status_code == 303
     form = c.get("/benchmarks/bench/submit")
     assert form.status_code == 200 and "Remaining today" in form.text and "do not count" in form.text
     tok = _csrf(form.text)
     files = {"file": ("p.zip", data["zip"], "application/zip")}
-    r = c.post("/benchmarks/bench/submit", data={"csrf": "x", "method": "web"}, files=files)
+    r = c.post("/benchmarks/bench/submit", data={"method": "web"}, files=files, params={"csrf": "x"})
     assert r.status_code == 422 and count_submissions(srv.db) == 0
     bad, _ = _case("missing", data)
     r = c.post(
         "/benchmarks/bench/submit",
-        data={"csrf": tok, "method": "web"},
+        data={"method": "web"},
         files={"file": ("bad.zip", bad, "application/zip")},
+        params={"csrf": tok},
     )
     assert r.status_code == 422 and "missing 1 of 4 images" in r.text
     r = c.post(
         "/benchmarks/bench/submit",
-        data={"csrf": tok, "method": "web"},
+        data={"method": "web"},
         files=files,
+        params={"csrf": tok},
         headers={"origin": "https://evil.example"},
     )
     assert r.status_code == 422 and "cross-site" in r.text
     r = c.post(
-        "/benchmarks/bench/submit", data={"csrf": tok, "method": "web"}, files=files,
+        "/benchmarks/bench/submit", data={"method": "web"}, files=files, params={"csrf": tok},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/submissions/1"
     run_worker(srv.settings, once=True)
     page = c.get("/submissions/1").text
     assert "finished" in page and "web" in page
-    r = c.post("/logout", data={"csrf": tok}, follow_redirects=False)
+    r = c.post("/logout", params={"csrf": tok}, follow_redirects=False)
     assert r.status_code == 303
 
 
@@ -698,7 +701,7 @@ def test_user_text_is_escaped_in_pages_and_csv(srv, data):
 
 def test_submit_and_validation_do_not_import_the_server_stack():
     code = (
-        "import sys, goss_bench.cli.submit, server.validation; "
+        "import sys, goss_bench.cli.submit, goss_bench.submission; "
         "bad = [m for m in ('fastapi', 'sqlalchemy', 'starlette', 'uvicorn') if m in sys.modules]; "
         "sys.exit(1 if bad else 0)"
     )

@@ -150,7 +150,7 @@ def test_schema_checks_on_postgres(tmp_path, pg_url):
 
     db = Database(pg_url)
     try:
-        assert db.migrate() == "0001"
+        assert db.migrate() == "0002"
         with db.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         with db.write() as ses:

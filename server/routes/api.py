@@ -13,18 +13,21 @@ from server.deps import DbDep, OptionalTeamDep, SettingsDep, TeamDep
 from server.models import METRIC_COLUMNS
 from server.services import (
     UploadMeta,
-    check_quota,
+    access,
+    cache_fill,
+    cache_lookup,
     entry_dict,
     get_benchmark,
     get_submission,
     leaderboard,
-    leaderboard_cached,
     leaderboard_json_bytes,
     list_benchmarks,
     quota,
+    sort_key_of,
     submission_view,
 )
-from server.uploads import receive_upload
+from server.services import health as health_info
+from server.uploads import check_before_body, receive_upload
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -45,9 +48,11 @@ def _bench_dict(b) -> dict:  # noqa: ANN001
 
 
 @router.get("/health")
-def health(db: DbDep) -> dict:
-    current, head = db.schema_status()
-    return {"status": "ok", "schema": current, "schema_head": head}
+def health(db: DbDep, settings: SettingsDep) -> JSONResponse:
+    """Database reachable, workers alive with their last heartbeat, queue and the
+    oldest queued job's age; 503 when the database is down or scoring stalled."""
+    info = health_info(db, alive_s=settings.worker_alive_s, stall_s=settings.stall_s)
+    return JSONResponse(info, status_code=200 if info["status"] == "ok" else 503)
 
 
 @router.get("/benchmarks")
@@ -73,11 +78,10 @@ def layout(name: str, db: DbDep) -> Response:
 async def leaderboard_json(name: str, db: DbDep, sort: str = "GQ") -> Response:
     """One row per team with every metric (no metrics while scores are hidden).
 
-    Async on purpose: a cache hit costs one indexed query (well under a
-    millisecond), cheaper inline than a hop to the thread pool; a miss
-    rebuilds the payload in the pool.
+    Async on purpose: a cache hit is answered from memory without a database
+    round trip; a miss revalidates (one indexed query) or rebuilds in the pool.
     """
-    data = leaderboard_cached(db, name, sort)
+    data = cache_lookup(db, ("json", name, sort))
     if data is None:
         data = await run_in_threadpool(leaderboard_json_bytes, db, name, sort)
     return Response(data, media_type="application/json")
@@ -88,13 +92,29 @@ CSV_UNIT = "[0-1]"
 
 
 @router.get("/benchmarks/{name}/leaderboard.csv")
-def leaderboard_csv(name: str, db: DbDep, sort: str = "GQ") -> Response:
+async def leaderboard_csv(name: str, db: DbDep, sort: str = "GQ") -> Response:
+    """The leaderboard as CSV (cached like the JSON)."""
+    key = ("csv", name, sort)
+    data = cache_lookup(db, key)
+    if data is None:
+        sort_key_of(sort)
+        data = await run_in_threadpool(
+            cache_fill, db, name, key, lambda: _csv_bytes(db, name, sort)
+        )
+    return Response(
+        data,
+        media_type="text/csv",
+        headers={"content-disposition": f'attachment; filename="{name}-leaderboard.csv"'},
+    )
+
+
+def _csv_bytes(db, name: str, sort: str) -> bytes:  # noqa: ANN001
     with db.read() as s:
         b = get_benchmark(s, name)
         rows = [entry_dict(e) for e in leaderboard(s, b, sort)]
-        hidden = b.scores_hidden
+        show = access(b).scores
     cols = ["rank", "submission", "team", "method", "date", "paper_url", "code_url"]
-    if not hidden:
+    if show:
         cols += list(METRIC_COLUMNS)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
@@ -102,11 +122,7 @@ def leaderboard_csv(name: str, db: DbDep, sort: str = "GQ") -> Response:
     w.writerow({c: f"{c} {CSV_UNIT}" if c in METRIC_COLUMNS else c for c in cols})
     for r in rows:
         w.writerow({k: _cell(r.get(k)) for k in cols})
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv",
-        headers={"content-disposition": f'attachment; filename="{name}-leaderboard.csv"'},
-    )
+    return buf.getvalue().encode()
 
 
 def _cell(v: object) -> object:
@@ -131,10 +147,10 @@ async def submit(
     """Upload a prediction zip: multipart fields ``file`` (the zip), ``method``,
     ``description``, ``paper_url``, ``code_url``; 202 with the status URL.
 
-    The token and the team's limits are checked before the body is read, so a
-    refused upload costs no transfer.
+    The token, the team's limits and its recent rejected uploads are checked
+    before the body is read, so a refused upload costs no transfer.
     """
-    await run_in_threadpool(check_quota, db, name, team.id)
+    await run_in_threadpool(check_before_body, db, settings, name, team.id)
     async with request.form(max_files=1, max_fields=8) as form:
         file = form.get("file")
         if isinstance(file, str):
@@ -165,4 +181,4 @@ async def submit(
 def submission(sub_id: int, db: DbDep, team: OptionalTeamDep) -> dict:
     with db.read() as s:
         sub = get_submission(s, sub_id)
-        return submission_view(sub, sub.benchmark, owner=team is not None and team.id == sub.team_id)
+        return submission_view(sub, sub.benchmark, team_id=None if team is None else team.id)

@@ -3,34 +3,40 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from goss_bench.errors import GossInputError
 from server import security
+from server.db import Database
 from server.deps import CSRF_COOKIE, SESSION_COOKIE, DbDep, SettingsDep, session_team
-from server.models import FINISHED, LOWER_IS_BETTER, METRIC_COLUMNS
+from server.fastpath import cache_key
+from server.models import LOWER_IS_BETTER, METRIC_COLUMNS
 from server.plots import scatter_svg
 from server.services import (
     AuthError,
     LimitError,
     NotFound,
+    RateLimited,
     UploadMeta,
+    access,
     authenticate,
     benchmark_layout,
+    cache_fill,
+    cache_lookup,
     get_benchmark,
     get_submission,
     leaderboard,
     list_benchmarks,
     quota,
+    sort_key_of,
     submission_view,
     team_submissions,
 )
-from server.uploads import receive_upload
+from server.uploads import check_before_body, receive_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,14 +64,22 @@ def _render(request: Request, name: str, status: int = 200, **ctx) -> HTMLRespon
     return resp
 
 
-def _check_form(request: Request, token: str) -> None:
-    """CSRF: the hidden field must match the cookie nonce; Origin (if sent) must be us."""
+def _check_form(request: Request) -> None:
+    """CSRF, checked before any body is read: the ``csrf`` query parameter (the
+    forms' action URLs carry it) must match the cookie nonce; Origin (if sent)
+    must be us."""
+    token = request.query_params.get("csrf", "")
     if not security.csrf_ok(request.app.state.secret, request.cookies.get(CSRF_COOKIE), token):
         raise GossInputError("the form expired or was not sent from this site; reload the page")
     origin = request.headers.get("origin") or request.headers.get("referer")
     if origin and origin != "null":
         if urlsplit(origin).netloc != request.headers.get("host", request.url.netloc):
             raise GossInputError("cross-site form submission refused")
+
+
+def _text(form, key: str, default: str = "") -> str:  # noqa: ANN001
+    v = form.get(key, default)
+    return v if isinstance(v, str) else default
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -76,12 +90,29 @@ def index(request: Request, db: DbDep) -> HTMLResponse:
 
 
 @router.get("/benchmarks/{name}", response_class=HTMLResponse)
-def leaderboard_page(request: Request, name: str, db: DbDep, sort: str = "GQ") -> HTMLResponse:
+async def leaderboard_page(request: Request, name: str, db: DbDep, sort: str = "GQ") -> Response:
+    """The leaderboard page; for visitors without a session its bytes are cached
+    like the JSON (the page then differs only by the host in its links)."""
+    if request.cookies.get(SESSION_COOKIE):
+        return await run_in_threadpool(_leaderboard_page, request, name, db, sort)
+    key = cache_key("html", name, sort, request)
+    data = cache_lookup(db, key)
+    if data is None:
+        sort_key_of(sort)
+
+        def build() -> bytes:
+            return bytes(_leaderboard_page(request, name, db, sort).body)
+
+        data = await run_in_threadpool(cache_fill, db, name, key, build)
+    return HTMLResponse(data)
+
+
+def _leaderboard_page(request: Request, name: str, db: Database, sort: str) -> HTMLResponse:
     with db.read() as s:
         b = get_benchmark(s, name)
         entries = leaderboard(s, b, sort)
     plot = None
-    if not b.scores_hidden:
+    if access(b).scores:
         pts = [
             (e.submission.gq_kn, e.submission.gq_uk, f"{e.submission.team.name}: {e.submission.method}", False)
             for e in entries
@@ -106,8 +137,9 @@ def submission_page(request: Request, sub_id: int, db: DbDep, settings: Settings
     with db.read() as s:
         sub = get_submission(s, sub_id)
         b = sub.benchmark
-        view = submission_view(sub, b, owner=team is not None and team.id == sub.team_id)
-        entries = leaderboard(s, b) if not b.scores_hidden else []
+        acc = access(b, sub, None if team is None else team.id)
+        view = submission_view(sub, b, team_id=None if team is None else team.id)
+        entries = leaderboard(s, b) if acc.scores else []
     plot = None
     if "metrics" in view:
         pts = [
@@ -119,7 +151,7 @@ def submission_page(request: Request, sub_id: int, db: DbDep, settings: Settings
             pts.append((sub.gq_kn, sub.gq_uk, f"{sub.team.name}: {sub.method} (this submission)", True))
         plot = scatter_svg(pts)
     panels: list[str] = []
-    if b.gt_public and sub.status == FINISHED and settings.panels > 0:
+    if acc.panels and settings.panels > 0:
         panels = benchmark_layout(b).stems[: settings.panels]
     return _render(
         request, "submission.html", sub=view, bench=b, plot=plot, panels=panels,
@@ -128,22 +160,24 @@ def submission_page(request: Request, sub_id: int, db: DbDep, settings: Settings
 
 
 @router.get("/submissions/{sub_id}/panels/{stem}.png")
-def submission_panel(sub_id: int, stem: str, db: DbDep) -> Response:
+def submission_panel(request: Request, sub_id: int, stem: str, db: DbDep) -> Response:
     from server.panels import render_submission_panel
 
+    team = session_team(request, db)
     with db.read() as s:
         sub = get_submission(s, sub_id)
         b = sub.benchmark
-        if not b.gt_public:
-            raise NotFound("panels are shown only for benchmarks whose ground truth is public")
-        if sub.status != FINISHED:
-            raise NotFound(f"submission {sub_id} is not scored yet")
+        if not access(b, sub, None if team is None else team.id).panels:
+            raise NotFound(
+                "panels are shown only for scored submissions of benchmarks whose ground "
+                "truth and scores are public"
+            )
         names = None
         if sub.metrics_json:
             pcs = json.loads(sub.metrics_json).get("per_class", [])
             names = [c["name"] for c in pcs if c.get("train_id", b.num_known) < b.num_known] or None
         args = (sub.file_path, b.layout_json, b.gt_dir, stem, names)
-    png = render_submission_panel(*args)
+    png = render_submission_panel(*args, what=f"submission {sub_id}")
     return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=3600"})
 
 
@@ -153,20 +187,15 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    token: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
-) -> Response:
-    _check_form(request, csrf)
+async def login(request: Request, db: DbDep, settings: SettingsDep) -> Response:
+    _check_form(request)  # before the (small, capped) body is read
+    async with request.form(max_files=0, max_fields=4) as form:
+        token, next_ = _text(form, "token"), _text(form, "next", "/")
     try:
-        _, tok = authenticate(db, token)
+        _, tok = await run_in_threadpool(authenticate, db, token)
     except AuthError as exc:
-        return _render(request, "login.html", status=401, error=str(exc), next=next)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+        return _render(request, "login.html", status=401, error=str(exc), next=next_)
+    target = next_ if next_.startswith("/") and not next_.startswith("//") else "/"
     resp = RedirectResponse(target, status_code=303)
     value = security.make_session(request.app.state.secret, tok.id, settings.session_hours)
     resp.set_cookie(
@@ -182,8 +211,8 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    _check_form(request, csrf)
+def logout(request: Request) -> Response:
+    _check_form(request)  # the body is never read
     resp = RedirectResponse("/", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
@@ -209,36 +238,34 @@ def submit_form(request: Request, name: str, db: DbDep) -> Response:
 
 
 @router.post("/benchmarks/{name}/submit", response_class=HTMLResponse)
-async def submit_upload(
-    request: Request,
-    name: str,
-    db: DbDep,
-    settings: SettingsDep,
-    csrf: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, Form()] = None,
-    method: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    paper_url: Annotated[str, Form()] = "",
-    code_url: Annotated[str, Form()] = "",
-) -> Response:
-    _check_form(request, csrf)
+async def submit_upload(request: Request, name: str, db: DbDep, settings: SettingsDep) -> Response:
+    """The web upload form.  Session, CSRF, limits and recent rejections are
+    checked before a byte of the body is read."""
     team = await run_in_threadpool(session_team, request, db)
     if team is None:
         return RedirectResponse(f"/login?next=/benchmarks/{name}/submit", status_code=303)
+    _check_form(request)
 
     def _bench():  # noqa: ANN202
         with db.read() as s:
             return get_benchmark(s, name)
 
     b = await run_in_threadpool(_bench)
-    meta = UploadMeta(method, description, paper_url, code_url)
-    if file is not None and not getattr(file, "filename", None):
-        file = None
+    meta = UploadMeta("")
     try:
-        sub, _ = await receive_upload(db, settings, name, team.id, file, meta)
+        await run_in_threadpool(check_before_body, db, settings, name, team.id)
+        async with request.form(max_files=1, max_fields=8) as form:
+            meta = UploadMeta(
+                _text(form, "method"), _text(form, "description"), _text(form, "paper_url"),
+                _text(form, "code_url"),
+            )
+            file = form.get("file")
+            if isinstance(file, str) or not getattr(file, "filename", None):
+                file = None
+            sub, _ = await receive_upload(db, settings, name, team.id, file, meta)  # type: ignore[arg-type]
     except GossInputError as exc:
         ctx = await run_in_threadpool(_submit_context, db, b, team)
-        status = 429 if isinstance(exc, LimitError) else 422
+        status = 429 if isinstance(exc, (LimitError, RateLimited)) else 422
         return _render(
             request, "submit.html", status=status, bench=b, error=str(exc), form=meta, **ctx
         )

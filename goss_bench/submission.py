@@ -1,9 +1,14 @@
-"""Checks of an uploaded prediction zip against a benchmark's GT layout.
+"""The rules a submission must follow: layout check, zip writer, validation
+of a prediction zip against a benchmark's GT layout.
 
-Shared by the server (before queueing and again before scoring) and by
-``goss-bench submit`` (before uploading), so participants see the same message
-locally and from the server.  Imports only the standard library and
-goss_bench; never imports fastapi.
+Used by ``goss-bench submit`` (before uploading) and by the leaderboard server
+(before queueing and again before scoring), so participants see the same
+message locally and from the server.  Imports only the standard library,
+numpy/Pillow and goss_bench; never the server.
+
+Memory: the zip's end-of-central-directory record is read and checked (entry
+count, directory size) before :class:`zipfile.ZipFile` parses the directory,
+so a zip of millions of empty entries is refused after reading ~64 KiB.
 
 Nothing is extracted to a path taken from the archive: members are matched
 against the exact expected set ``<folder>/<stem>.png`` and copied, after all
@@ -16,12 +21,13 @@ import json
 import os
 import shutil
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from goss_bench.errors import GossInputError
-from goss_bench.io import parse_png_header, read_png_header
+from goss_bench.io import VOID, parse_png_header, read_png_header
 
 FOLDERS = ("semantic", "groups", "scores", "clusters")
 # folder -> accepted PNG bit depths (single-channel: colour type 0, or 3 = palette for 8-bit)
@@ -29,6 +35,9 @@ BIT_DEPTHS = {"semantic": (8,), "groups": (8, 16), "scores": (8, 16), "clusters"
 IGNORED_PREFIXES = ("__MACOSX/",)
 IGNORED_NAMES = (".DS_Store", "Thumbs.db")
 MAX_LISTED = 5
+MAX_PREFIX = 255  # longest accepted top-level folder name in the archive
+_CD_ENTRY = 46  # fixed part of a central-directory file header
+_CD_SLACK = 160  # extra fields (timestamps, unix ids, zip64) and comments per entry
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,48 @@ class Limits:
         per_image = sum(4 * (2 * w * h + 4096) for w, h in layout.sizes.values())
         return entries, self.max_uncompressed or per_image + (1 << 20)
 
+    def max_directory_bytes(self, layout: Layout) -> int:
+        """Largest central directory accepted: every entry with the longest valid name."""
+        entries, _ = self.resolve(layout)
+        longest = MAX_PREFIX + 1 + len("clusters/") + max(map(len, layout.sizes), default=0) + 4
+        return entries * (_CD_ENTRY + 2 * longest + _CD_SLACK) + 4096
+
+
+def directory_extent(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(entry count, central-directory bytes) from a zip's end-of-central-directory
+    record (zip64 aware), read from the last 64 KiB only.
+
+    Raises GossInputError when there is no such record or it does not fit the file.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        tail_len = min(size, 22 + 0xFFFF)
+        fh.seek(size - tail_len)
+        tail = fh.read(tail_len)
+        i = tail.rfind(b"PK\x05\x06")
+        if i < 0 or len(tail) - i < 22:
+            raise GossInputError("no end-of-central-directory record (not a zip file, or truncated)")
+        _, _, _, _, count, cd_size, cd_off, _ = struct.unpack("<4s4H2LH", tail[i : i + 22])
+        eocd_pos = size - tail_len + i
+        if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_off == 0xFFFFFFFF:
+            if eocd_pos < 20:
+                raise GossInputError("zip64 archive without its zip64 locator (truncated)")
+            fh.seek(eocd_pos - 20)
+            sig, _, rec_off, _ = struct.unpack("<4sLQL", fh.read(20))
+            if sig != b"PK\x06\x07" or rec_off + 56 > size:
+                raise GossInputError("corrupt zip64 end-of-central-directory locator")
+            fh.seek(rec_off)
+            rec = struct.unpack("<4sQ2H2L4Q", fh.read(56))
+            if rec[0] != b"PK\x06\x06":
+                raise GossInputError("corrupt zip64 end-of-central-directory record")
+            count, cd_size = rec[7], rec[8]
+    if cd_size > size:
+        raise GossInputError(
+            f"the central directory claims {cd_size} bytes in a {size}-byte file (corrupt or forged)"
+        )
+    return count, cd_size
+
 
 @dataclass
 class ZipCheck:
@@ -144,6 +195,7 @@ def check_zip(
     limits = limits or Limits()
     max_entries, max_uncompressed = limits.resolve(layout)
     archive_size = p.stat().st_size
+    _check_directory(p, label, layout, limits, max_entries)
     try:
         zf = zipfile.ZipFile(p)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -202,6 +254,30 @@ def check_zip(
             for stem, info in by_stem.items():
                 _check_png_member(zf, info, label, folder, stem, bits, layout.sizes[stem])
     return check
+
+
+def _check_directory(p: Path, label: str, layout: Layout, limits: Limits, max_entries: int) -> None:
+    """Refuse, before zipfile parses it, a central directory larger than any valid one."""
+    try:
+        count, cd_size = directory_extent(p)
+    except GossInputError as exc:
+        raise GossInputError(
+            f"{label}: not a valid zip archive ({exc}); zip the prediction folder "
+            "(semantic/, groups/, ...) and upload the .zip file"
+        ) from None
+    except OSError as exc:
+        raise GossInputError(f"{label}: cannot read the file ({exc.strerror or exc})") from None
+    if count > max_entries:
+        raise GossInputError(
+            f"{label}: {count} entries, the limit is {max_entries} "
+            f"(at most 4 maps per image for {len(layout.sizes)} images)"
+        )
+    cap = limits.max_directory_bytes(layout)
+    if cd_size > cap:
+        raise GossInputError(
+            f"{label}: the zip directory is {cd_size} bytes, more than {cap} bytes needed for "
+            f"{max_entries} entries with the longest valid names (too many or too long names)"
+        )
 
 
 def _match_names(label: str, files: list[zipfile.ZipInfo], layout: Layout) -> ZipCheck:
@@ -315,6 +391,41 @@ def extract_predictions(path: str | os.PathLike[str], check: ZipCheck, dest: Pat
                 except (zipfile.BadZipFile, OSError) as exc:
                     raise GossInputError(f"{info.filename}: corrupt zip member ({exc})") from None
     return dest
+
+
+def check_values(
+    path: str | os.PathLike[str], check: ZipCheck, layout: Layout, *, name: str = ""
+) -> None:
+    """Decode every checked ``semantic/`` map (one at a time) and refuse values
+    other than 0..N (classes, N = unknown) and 255 (void).
+
+    Raises GossInputError naming the member, the bad values and N.
+    """
+    import numpy as np
+    from PIL import Image
+
+    label = name or Path(path).name
+    n = layout.num_known
+    with zipfile.ZipFile(path) as zf:
+        for stem, info in sorted(check.members.get("semantic", {}).items()):
+            where = f"{label}: {info.filename}"
+            try:
+                with zf.open(info) as fh, Image.open(fh, formats=["PNG"]) as im:
+                    if im.size != layout.sizes[stem]:
+                        raise GossInputError(f"{where}: size changed while reading")
+                    arr = np.asarray(im)
+            except (zipfile.BadZipFile, OSError, ValueError, SyntaxError) as exc:
+                if isinstance(exc, GossInputError):
+                    raise
+                raise GossInputError(f"{where}: cannot decode the PNG ({exc})") from None
+            counts = np.bincount(arr.ravel(), minlength=256)
+            bad = [v for v in np.flatnonzero(counts).tolist() if v > n and v != VOID]
+            if bad:
+                raise GossInputError(
+                    f"{where}: values {_listed([str(v) for v in bad])} are not allowed; "
+                    f"semantic maps hold 0..{n - 1} (known classes), {n} (unknown) "
+                    f"or {VOID} (void)"
+                )
 
 
 def zip_folder(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
