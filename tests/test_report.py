@@ -68,8 +68,8 @@ def test_numbers_match_the_scorer(report):
     assert d["oracle"]["actual"]["gq"] == ref.gq
     page = (root / "out" / "index.html").read_text(encoding="utf-8")
     iv = d["intervals"]["GQ"]
-    assert f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]" in page
-    assert f"{100 * ref.gq:.2f}" in page
+    assert f"[{100 * iv['low']:.2f}%, {100 * iv['high']:.2f}%]" in page
+    assert f"{100 * ref.gq:.2f}%" in page
     gain = d["oracle"]["oracles"]["grouping"]["gain_gq"]
     assert f"{100 * gain:+.2f}" in page
     assert len(d["worst"]) == 3

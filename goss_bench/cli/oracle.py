@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _pct(v: float) -> str:
-    return f"{100 * v:7.2f}"
+    return f"{100 * v:6.2f}%"
 
 
 def _share(part: int, whole: int) -> str:
@@ -44,7 +44,7 @@ def format_breakdown(bd: Any) -> str:
     w = out.write
     a = bd.actual
     w(
-        f"Oracle breakdown over {a.num_images} images (percent; gain = oracle GQ - actual GQ)\n"
+        f"Oracle breakdown over {a.num_images} images (gain = oracle GQ - actual GQ, percent points)\n"
         f"{'':20s} {'GQ':>7s} {'GQ_kn':>7s} {'GQ_uk':>7s} {'SQ_uk':>7s} {'RQ_uk':>7s} {'gain':>7s}\n"
     )
     rows = [("actual", a, None)] + [

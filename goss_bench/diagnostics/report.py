@@ -102,7 +102,7 @@ def build_report(
     gt = resolve_gt(gt_dir, num_known)
     photos = photo_paths(gt)
     pred_root = Path(pred_dir)
-    panels = []
+    panels: list[tuple[str, float | None, bytes]] = []
     for i in order[: max(0, worst)].tolist():
         stem = stats.stems[i]
         if np.isnan(scores[i]) or not (pred_root / "semantic" / f"{stem}.png").is_file():
@@ -123,7 +123,7 @@ def _data_uri(png: bytes) -> str:
 
 
 def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f}"
+    return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -160,7 +160,7 @@ def render_html(data: ReportData) -> str:
         interval = "n/a" if iv.low is None else f"[{_pct(iv.low)}, {_pct(iv.high)}]"
         parts.append(f'<tr><td>{e(name)}</td><td class="n">{_pct(iv.value)}</td>'
                      f'<td class="n">{interval}</td></tr>')
-    parts.append("</tbody></table><p>Percent; percentile bootstrap over images "
+    parts.append("</tbody></table><p>Percentile bootstrap over images "
                  "(METRICS.md, &ldquo;Confidence intervals&rdquo;).</p>")
 
     # oracle breakdown
@@ -169,7 +169,7 @@ def render_html(data: ReportData) -> str:
 
     parts.append("<h2>Where GQ is lost: oracle breakdown</h2>")
     parts.append('<table id="oracles"><thead><tr><th></th><th>GQ</th><th>GQ_kn</th>'
-                 "<th>GQ_uk</th><th>gain in GQ</th></tr></thead><tbody>")
+                 "<th>GQ_uk</th><th>gain in GQ (points)</th></tr></thead><tbody>")
     rows = [("actual prediction", res, None)] + [
         (ORACLE_LABELS[k], r, r.gq - res.gq) for k, r in bd.oracles.items()
     ]
@@ -196,9 +196,9 @@ def render_html(data: ReportData) -> str:
         ("predicted unknown groups merging GT groups", er.merged_groups, er.pred_groups),
     ):
         parts.append(f'<tr><td>{e(label)}</td><td class="n">{a} of {b}</td></tr>')
-    for g, p, c in er.top_confusions(5):
-        parts.append(f"<tr><td>confusion {e(names[g])} &rarr; {e(names[p])}</td>"
-                     f'<td class="n">{c} px</td></tr>')
+    for gi, pi, px in er.top_confusions(5):
+        parts.append(f"<tr><td>confusion {e(names[gi])} &rarr; {e(names[pi])}</td>"
+                     f'<td class="n">{px} px</td></tr>')
     parts.append("</tbody></table>")
 
     # OSS curves
