@@ -61,6 +61,15 @@ def read_image_list(
                              "'<stem> <image path>'") from None
     except OSError as exc:
         raise GossInputError(f"{listing}: cannot read ({exc.strerror or exc})") from None
+    labels = split / subset / "semantic"
+    without = sorted({p.stem for p in labels.glob("*.png")} - {stem for stem, _ in out})
+    if without:  # the builder lists only the photos that exist (photos are optional there)
+        raise GossInputError(
+            f"{listing}: {len(without)} of {len(without) + len(out)} {subset} images have no "
+            f"photo (e.g. {without[0]}): the split was built from the labels alone, and the "
+            "baselines need the photos; put them where build-split looks (docs/building.md) "
+            "and build again, or pass --require-images to build-split to catch this early"
+        )
     if not out:
         raise GossInputError(f"{listing}: no images listed")
     return out

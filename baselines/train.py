@@ -468,13 +468,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_line(exc: BaseException) -> str:
+    """One line for an exception; an error raised in a DataLoader worker arrives
+    wrapped with the worker's traceback, of which only the original message is kept."""
+    text = str(exc)
+    if "Original Traceback" in text:
+        last = [x for x in text.splitlines() if x.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last and "Error" in last.split(": ", 1)[0] else last
+    return " ".join(text.split("\n"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides, args.preset)
         res = train(cfg, args.split_dir, args.images_root, progress=False if args.no_progress else None)
     except (GossInputError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:
+        print(f"error: {exc}; the training diverged (try a lower train.lr); running the same "
+              "command resumes from the last checkpoint", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the loop's handler was installed, or a third Ctrl-C
         print("error: interrupted; running the same command again resumes from the last "

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.services import cache_lookup
@@ -31,10 +30,13 @@ _TYPES = {
 }
 
 
-def cache_key(kind: str, name: str, sort: str, request: Request) -> tuple:
-    """The cache key of one leaderboard view (the HTML page's links name the host)."""
+def cache_key(kind: str, name: str, sort: str, scope: Scope) -> tuple:
+    """The cache key of one leaderboard view; the HTML page's absolute links
+    depend on the scheme, the Host header and the root path, so they are part
+    of its key."""
     if kind == "html":
-        return ("html", name, sort, str(request.base_url))
+        host = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"")
+        return ("html", name, sort, scope.get("scheme"), host, scope.get("root_path", ""))
     return (kind, name, sort)
 
 
@@ -79,6 +81,6 @@ class CachedLeaderboards:
             db = getattr(getattr(app, "state", None), "db", None)
             if db is None:
                 return None
-            body = cache_lookup(db, cache_key(kind, m.group(1), sort, Request(scope)))
+            body = cache_lookup(db, cache_key(kind, m.group(1), sort, scope))
             return None if body is None else (kind, body)
         return None

@@ -476,10 +476,14 @@ def run_worker(
     wait = settings.db_retry_max_s
     done = 0
     sweep_dir(settings.tmp_dir)
+    beat_every = min(settings.heartbeat_s, 10.0)  # health needs one per worker_alive_s / 3
+    last_beat = -beat_every
     try:
         while not stop.is_set():
-            retry(lambda: beat(db, worker_id, None), "reporting to the database", stop=stop,
-                  max_delay=wait)
+            if time.monotonic() - last_beat >= beat_every:
+                retry(lambda: beat(db, worker_id, None), "reporting to the database", stop=stop,
+                      max_delay=wait)
+                last_beat = time.monotonic()
             retry(lambda: reap(db, settings.max_attempts), "reaping expired leases", stop=stop,
                   max_delay=wait)
             c = retry(lambda: claim(db, worker_id, settings.lease_s), "claiming a submission",
@@ -492,6 +496,7 @@ def run_worker(
             log.info("scoring submission %s (attempt %s)", c.submission_id, c.attempt)
             if process(db, c, settings, stop):
                 done += 1
+            last_beat = -beat_every  # report "idle" right away
             sweep_dir(settings.tmp_dir)
     except Stopped:
         pass

@@ -229,6 +229,13 @@ def test_train_dataset_items_and_errors(tiny_split: Path, tmp_path: Path,
     assert train_main(["--config", str(CONFIGS / "tiny_cpu.json"), "--split-dir", str(bad),
                        "--no-progress", f"train.output_dir={run}", "data.flip=false"]) == 2
     assert f"{stem}.png: values must be train ids" in capsys.readouterr().err
+    # the same error raised in a data-loader worker process: still one line
+    assert train_main(["--config", str(CONFIGS / "tiny_cpu.json"), "--split-dir", str(bad),
+                       "--no-progress", f"train.output_dir={run}", "data.flip=false",
+                       "data.num_workers=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {bad}") and "Traceback" not in err, err
+    assert f"{stem}.png: values must be train ids" in err
     assert eval_main(["--checkpoint", str(tmp_path / "nope.pth"), "--split-dir", str(tiny_split),
                       "--out", str(tmp_path / "p")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err

@@ -444,7 +444,7 @@ def test_missing_root_shows_expected_layout(tmp_path, monkeypatch, capsys):
     rc = main(["build-split", "--dataset", "coco", "--split", "manual-20-60"])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "datasets/coco" in err and "stuffthingmaps_trainval2017/train2017/<id>.png" in err
+    assert "datasets/coco" in err and "stuffthingmaps_trainval2017/{train2017,val2017}/*.png" in err
     (tmp_path / "datasets" / "cityscapes" / "gtFine").mkdir(parents=True)
     assert main(["build-split", "--dataset", "cityscapes", "--split", "manual-16-3"]) == 2
     assert "_gtFine_labelIds.png" in capsys.readouterr().err

@@ -124,18 +124,19 @@ def _read_raw(ctx: Context, item: WorkItem) -> tuple[np.ndarray, np.ndarray | No
     assert item.label is not None
     if ctx.dataset == "cityscapes":
         return read_cityscapes(item.label, item.instance if want_inst else None)
-    return read_coco_png(item.label), None
+    return read_coco_png(item.label, contiguous=item.contiguous), None
 
 
 def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record:
     raw, inst = _read_raw(ctx, item)
     where = item.input_path
     h, w = raw.shape
-    ih, iw = image_size(item.image)
-    if (ih, iw) != (h, w):
-        raise GossInputError(
-            f"{where}: label map is {w}x{h} but its image {item.image} is {iw}x{ih}"
-        )
+    if item.image is not None:  # no photo: the size comes from the label map
+        ih, iw = image_size(item.image)
+        if (ih, iw) != (h, w):
+            raise GossInputError(
+                f"{where}: label map is {w}x{h} but its image {item.image} is {iw}x{ih}"
+            )
     t = ctx.tables
     status = core.scan(raw, t)
     if status == core.STATUS_INVALID:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,39 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     return h, w
 
 
-def read_coco_png(path: str | os.PathLike[str]) -> np.ndarray:
-    """A stuffthingmaps PNG (8-bit, values 0..181 and 255) as uint8 (H, W)."""
-    return read_label_png(path, bits=(8,), what="COCO-Stuff label map")
+def read_coco_png(path: str | os.PathLike[str], *, contiguous: bool = False) -> np.ndarray:
+    """A stuffthingmaps PNG (8-bit, values 0..181 and 255) as uint8 (H, W).
+
+    With ``contiguous`` the file holds contiguous ids (mmseg ``*_labelTrainIds.png``,
+    MaskFormer ``stuffthingmaps_detectron2``: 0..170, 255 = unlabeled), converted back
+    to stuffthingmaps values through the label table (:func:`goss_bench.labels.contiguous_ids`).
+    """
+    raw = read_label_png(path, bits=(8,), what="COCO-Stuff label map")
+    if not contiguous:
+        return raw
+    out = np.take(_contiguous_to_png(), raw)
+    if (out == _NOT_A_CLASS).any():
+        bad = np.unique(raw[out == _NOT_A_CLASS])
+        raise GossInputError(
+            f"{path}: value(s) {bad[:10].tolist()} are not contiguous COCO-Stuff ids "
+            "(0..170 and 255, as mmseg's *_labelTrainIds.png)"
+        )
+    return out
+
+
+_NOT_A_CLASS = 254  # never a stuffthingmaps value (0..181, 255)
+
+
+@lru_cache(maxsize=1)
+def _contiguous_to_png() -> np.ndarray:
+    """uint8 (256,): contiguous id -> stuffthingmaps value; 255 -> 255; others -> 254."""
+    from goss_bench.labels import contiguous_ids
+
+    lut = np.full(256, _NOT_A_CLASS, np.uint8)
+    for source_id, cid in contiguous_ids("coco").items():
+        lut[cid] = coco.by_id()[source_id].png
+    lut[coco.UNLABELED_PNG] = coco.UNLABELED_PNG
+    return lut
 
 
 def read_cityscapes(

@@ -26,7 +26,7 @@ from goss_bench.builder.manifest import (
     write_manifest,
 )
 from goss_bench.builder.parallel import map_unordered
-from goss_bench.builder.sources import SUBSETS, default_root, list_items
+from goss_bench.builder.sources import SUBSETS, Layout, default_root, detect_layout, list_items
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.splits import Provenance, Split, load_split, provenance
@@ -59,6 +59,9 @@ class BuildSummary:
         reused: images whose outputs a previous run had already verified (resume).
         elapsed_s: wall time.
         provenance: official or custom, with the definition hash (split.json has it too).
+        layout: the dataset layout found under the root.
+        photos: kept images whose photo exists (listed in images.txt).
+        test_only: the training images were left out (--test-only).
     """
 
     dataset: str
@@ -79,6 +82,9 @@ class BuildSummary:
     reused: int = 0
     elapsed_s: float = 0.0
     provenance: Provenance | None = None
+    layout: Layout | None = None
+    photos: int = 0
+    test_only: bool = False
 
 
 def build_split(
@@ -98,6 +104,8 @@ def build_split(
     train_images: str | None = None,
     test_images: str | None = None,
     train_unknown: str | None = None,
+    test_only: bool = False,
+    require_images: bool = False,
 ) -> BuildSummary:
     """Build the GOSS split directory of ``split`` from a COCO-Stuff or Cityscapes copy.
 
@@ -115,6 +123,10 @@ def build_split(
             one with other classes or options is an error).
         connectivity, unknown_groups, min_group_area, train_images, test_images,
         train_unknown: override the split's rules (None keeps the split file's value).
+        test_only: build the test split alone (also automatic when the root has no
+            training labels).
+        require_images: a missing photo is bad input (by default the photos are
+            optional: images.txt lists those that exist, sizes come from the labels).
 
     Returns:
         a :class:`BuildSummary`. Raises GossInputError on bad input (unless
@@ -146,7 +158,9 @@ def build_split(
 
     # what determines the output (compared on resume); --skip-bad does not
     options: dict[str, Any] = {**sp.rules.to_dict(), "source": source}
-    items = list_items(dataset, source, root_p, instances=sp.rules.unknown_groups == "instances")
+    layout = detect_layout(dataset, source, root_p)
+    items = list_items(dataset, source, root_p, instances=sp.rules.unknown_groups == "instances",
+                       test_only=test_only, require_images=require_images, layout=layout)
 
     previous = _previous_records(out_p, sp, options, overwrite)
     out_p.mkdir(parents=True, exist_ok=True)
@@ -193,12 +207,15 @@ def build_split(
 
     ordered = sorted(records.values(), key=lambda r: (r["subset"], r["stem"]))
     by_item = {(it.subset, it.stem): it for s in SUBSETS for it in items[s]}
+    photos = 0
     for s in SUBSETS:
         lines = [
             f"{r['stem']} {by_item[(s, r['stem'])].image}\n"
             for r in ordered
             if r["subset"] == s and r["status"] == "kept"
+            and by_item[(s, r["stem"])].image is not None  # photos are optional
         ]
+        photos += len(lines)
         rel = f"{s}/images.txt"
         write_text_atomic(out_p / rel, "".join(lines))
         files[rel] = sha256_file(out_p / rel)
@@ -210,7 +227,9 @@ def build_split(
         manifest_text(split=sp, options=options, tool_version=__version__,
                       records=ordered, files=files, complete=True),
     )
-    return _summary(sp, out_p, ordered, reused, time.perf_counter() - t0)
+    summary = _summary(sp, out_p, ordered, reused, time.perf_counter() - t0)
+    summary.layout, summary.photos, summary.test_only = layout, photos, test_only
+    return summary
 
 
 def _previous_records(

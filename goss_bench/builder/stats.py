@@ -50,7 +50,7 @@ def image_histogram(item: WorkItem) -> tuple[str, np.ndarray]:
         raw, _ = read_cityscapes(item.label)
     else:
         assert item.label is not None
-        raw = read_coco_png(item.label)
+        raw = read_coco_png(item.label, contiguous=item.contiguous)
     return item.subset, np.bincount(raw.ravel(), minlength=256)
 
 

@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "benchmark; split file default) or N (to train an N+1 model)")
     p.add_argument("--test-images", choices=("all", "with-unknown"), default=None,
                    help="which test images to keep (split file default)")
+    p.add_argument("--test-only", action="store_true",
+                   help="build the test split alone (automatic when the root has no training labels)")
+    p.add_argument("--require-images", action="store_true",
+                   help="a missing photo is bad input (by default photos are optional: the GT is "
+                        "built from the labels, images.txt lists the photos that exist)")
     p.add_argument("--skip-bad", action="store_true",
                    help="record bad inputs in manifest.json and continue instead of stopping")
     p.add_argument("--overwrite", action="store_true",
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         train_images=args.train_images,
         test_images=args.test_images,
         train_unknown=args.train_unknown,
+        test_only=args.test_only,
+        require_images=args.require_images,
     )
     print(format_summary(summary))
     return 0
@@ -78,6 +85,15 @@ def format_summary(s: BuildSummary) -> str:
     row = (f"{s.dataset:<11} {s.split:<16} {known:>14} {unknown:>16} {_n(s.train_images):>11} "
            f"{_n(s.expected_train):>8} {_n(s.test_images):>10} {_n(s.expected_test):>8}")
     lines = [head, row, ""]
+    if s.layout is not None:
+        only = "; only test (--test-only)" if s.test_only else ""
+        lines.append(f"layout: {s.layout.summary()}{only}")
+        kept = s.train_images + s.test_images
+        lines.append(
+            f"photos: {s.photos:,} of {kept:,} images (listed in images.txt)" if s.photos
+            else "photos: no photos found; not needed (the ground truth comes from the labels, "
+                 "sizes from the label maps); show and the baselines will say so"
+        )
     if s.provenance is not None:
         p = s.provenance
         what = (f"official ({p.official_file})" if p.kind == "official"

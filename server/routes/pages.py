@@ -95,7 +95,7 @@ async def leaderboard_page(request: Request, name: str, db: DbDep, sort: str = "
     like the JSON (the page then differs only by the host in its links)."""
     if request.cookies.get(SESSION_COOKIE):
         return await run_in_threadpool(_leaderboard_page, request, name, db, sort)
-    key = cache_key("html", name, sort, request)
+    key = cache_key("html", name, sort, request.scope)
     data = cache_lookup(db, key)
     if data is None:
         sort_key_of(sort)
