@@ -52,6 +52,7 @@ class SynthConfig:
     void_region_p: float
     bottom_void: float = 0.0  # Cityscapes' ego vehicle: void band at the bottom (fraction of H)
     seed: int = 0
+    extras: bool = False  # also write pred/scores, pred/clusters and gt/test/clusters
 
 
 COCO_LIKE = SynthConfig(
@@ -254,6 +255,30 @@ def _popularity(cfg: SynthConfig) -> np.ndarray:
     return p / p.sum()
 
 
+def _clusters(sem: np.ndarray, grp: np.ndarray, void: bool) -> np.ndarray:
+    """uint16 cluster map: one id per (semantic, group) value; 0 = void when ``void``."""
+    key = (sem.astype(np.int64) << 16) | grp
+    _, inv = np.unique(key, return_inverse=True)
+    out = (inv.reshape(sem.shape) + 1).astype(np.uint16)
+    if void:
+        out[sem == VOID] = 0
+    return out
+
+
+def make_extras(cfg: SynthConfig, index: int, gs, gg, ps, pg):
+    """(pred scores uint16, GT clusters uint16, pred clusters uint16) of image ``index``.
+
+    Scores: smooth unknown-ness, higher where the prediction is unknown, plus
+    per-pixel noise (16-bit noise compresses like real network outputs).
+    """
+    rng = np.random.default_rng([cfg.seed, index, 7])
+    base = np.where(ps == cfg.num_known, 40000.0, 15000.0)
+    smooth = 9000.0 * _smooth_noise(rng, gs.shape, 32)
+    noise = rng.normal(0.0, 1500.0, gs.shape)
+    scores = np.clip(base + smooth + noise, 0, 65535).astype(np.uint16)
+    return scores, _clusters(gs, gg, True), _clusters(ps, pg, False)
+
+
 def _write_range(cfg: SynthConfig, root: Path, start: int, stop: int) -> None:
     pop = _popularity(cfg)
     for i in range(start, stop):
@@ -263,6 +288,11 @@ def _write_range(cfg: SynthConfig, root: Path, start: int, stop: int) -> None:
         write_label_png(root / "gt" / "test" / "groups" / f"{stem}.png", gg)
         write_label_png(root / "pred" / "semantic" / f"{stem}.png", ps)
         write_label_png(root / "pred" / "groups" / f"{stem}.png", pg)
+        if cfg.extras:
+            sc, gc, pc = make_extras(cfg, i, gs, gg, ps, pg)
+            write_label_png(root / "pred" / "scores" / f"{stem}.png", sc)
+            write_label_png(root / "gt" / "test" / "clusters" / f"{stem}.png", gc)
+            write_label_png(root / "pred" / "clusters" / f"{stem}.png", pc)
 
 
 def generate(cfg: SynthConfig, root: Path, workers: int = 2) -> Path:

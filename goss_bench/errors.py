@@ -15,3 +15,8 @@ class GossInputError(ValueError):
 
 class GossWarning(UserWarning):
     """Non-fatal problem with the input (for example extra prediction files)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by the CLI's SIGTERM handler so that a terminated command cleans up as
+    on Ctrl-C (partial results saved) and exits with 143 instead of 130."""

@@ -1,20 +1,74 @@
-"""Run a per-chunk pure function over many images, in this process or a process pool.
+"""Run a per-chunk pure function over many images, in this process, threads or processes.
 
-The scorer and the panoptic export both split their images into chunks, run a
-module-level function ``fn(job, chunk)`` on each (``job`` is a picklable,
-frozen description of the work) and combine the results in order.
+The scorer, the panoptic export and the diagnostics split their images into
+chunks, run a module-level function ``fn(job, chunk)`` on each (``job`` is a
+picklable, frozen description of the work) and combine the results in order.
+
+* Memory is flat: at most ``2 * workers`` chunks are in flight; each result is
+  handed to the caller (who merges it) before the next chunk is submitted.
+* Native thread pools (OpenBLAS, MKL, OpenMP) are limited to one thread per
+  worker, so ``workers`` processes use ``workers`` cores.
+* ``executor="thread"`` runs the chunks in threads of this process (PNG decoding
+  and most numpy work release the GIL; no process start-up or pickling),
+  ``"process"`` in a process pool.  :data:`DEFAULT_EXECUTOR` is the one measured
+  faster by ``benchmarks/score_bench.py``.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
 
 from goss_bench.progress import ProgressArg, make_progress
 
 J = TypeVar("J")
 R = TypeVar("R")
+
+EXECUTORS = ("process", "thread")
+DEFAULT_EXECUTOR = "process"
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_workers() -> int:
+    """The number of cores this process may run on (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def single_native_thread() -> AbstractContextManager[Any]:
+    """Context limiting BLAS/OpenMP thread pools to one thread (threadpoolctl if installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _init_worker() -> None:
+    """Process-pool initializer: one native thread per worker process; the parent
+    alone handles Ctrl-C (sent to the whole process group) and SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for name in _THREAD_ENV:
+        os.environ[name] = "1"
+    single_native_thread()  # threadpool_limits applies on creation; kept for the process life
+
+
+def _init_thread() -> None:
+    """Thread-pool initializer: OpenMP's thread count is a per-thread setting, so
+    each worker thread limits its own (BLAS limits are process-wide, set by the caller)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return
+    threadpool_limits(limits=1, user_api="openmp")
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -31,31 +85,52 @@ def map_chunks(
     workers: int = 1,
     progress: ProgressArg = False,
     desc: str = "",
+    executor: str | None = None,
 ) -> Iterator[R]:
     """Yield ``fn(job, chunk)`` for consecutive chunks of ``items``, in order.
 
-    ``workers`` > 1 runs the chunks in a process pool (about 4 chunks per worker,
-    at most 16 items each); an exception in any chunk cancels the rest and is
-    raised here.  ``progress`` advances by the chunk's length as each one ends.
+    ``workers`` > 1 runs the chunks in a pool (``executor``: "process" or
+    "thread", default :data:`DEFAULT_EXECUTOR`); chunks hold at most 16 items,
+    about 4 per worker for small inputs, and at most ``2 * workers`` are in
+    flight.  An exception in any chunk cancels the rest and is raised here.
+    ``progress`` advances by the chunk's length as each one ends.
     """
+    kind = executor or DEFAULT_EXECUTOR
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {kind!r}")
     workers = max(1, int(workers))
     size = max(1, min(16, len(items) // (workers * 4) or 1))
-    parts = list(chunks(items, size))
+    parts = chunks(items, size)
     bar = make_progress(progress, len(items), desc)
     try:
-        if workers == 1:
-            for part in parts:
-                yield fn(job, part)
-                bar(len(part))
-            return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(fn, job, part) for part in parts]
-            try:
-                for fut, part in zip(futures, parts, strict=True):
-                    yield fut.result()
+        if workers == 1 or len(items) <= size:
+            with single_native_thread():
+                for part in parts:
+                    yield fn(job, part)
                     bar(len(part))
+            return
+        pool: Executor
+        if kind == "thread":
+            pool = ThreadPoolExecutor(max_workers=workers, initializer=_init_thread)
+            limits: AbstractContextManager[Any] = single_native_thread()
+        else:
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+            limits = nullcontext()
+        with limits, pool:
+            window: deque[tuple[Future[R], int]] = deque()
+            try:
+                for part in parts:
+                    window.append((pool.submit(fn, job, part), len(part)))
+                    if len(window) >= 2 * workers:
+                        fut, n = window.popleft()
+                        yield fut.result()
+                        bar(n)
+                while window:
+                    fut, n = window.popleft()
+                    yield fut.result()
+                    bar(n)
             except BaseException:
-                for f in futures:
+                for f, _ in window:
                     f.cancel()
                 raise
     finally:

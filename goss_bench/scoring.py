@@ -23,7 +23,7 @@ from goss_bench.layout import LabelFolder, list_stems, resolve_label_folder
 from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulator
 from goss_bench.metrics.authors import PROTOCOLS, AuthorsAccumulator
 from goss_bench.metrics.pq import LabelValueError
-from goss_bench.pool import map_chunks
+from goss_bench.pool import default_workers, map_chunks
 from goss_bench.result import ScoreResult
 
 
@@ -201,10 +201,11 @@ def accumulate(
     gt_dir: str | os.PathLike[str],
     *,
     num_known: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     allow_missing: bool = False,
     void_as_unknown: bool = False,
     keep_per_image: bool = False,
+    executor: str | None = None,
     use_scores: bool | None = None,
     use_clusters: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -247,7 +248,13 @@ def accumulate(
                max_pixels, protocol, keep_image_rows)
     acc = _new_accumulator(job)
     for part in map_chunks(
-        _score_chunk, job, gt.stems, workers=workers, progress=progress, desc="scoring"
+        _score_chunk,
+        job,
+        gt.stems,
+        workers=default_workers() if workers is None else workers,
+        progress=progress,
+        desc="scoring",
+        executor=executor,
     ):
         acc.merge(part)
     return acc
@@ -258,7 +265,7 @@ def score(
     gt_dir: str | os.PathLike[str],
     *,
     num_known: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     average: str = "all",
     lam: float = 0.5,
     allow_missing: bool = False,
@@ -270,6 +277,7 @@ def score(
     use_scores: bool | None = None,
     use_clusters: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    executor: str | None = None,
     protocol: str = "goss",
 ) -> ScoreResult:
     """Score a GOSS prediction folder against ground truth.
@@ -279,7 +287,7 @@ def score(
         gt_dir: a split directory (split.json + test/) or a folder holding
             semantic/, groups/ (and optionally clusters/).
         num_known: N; required when the GT has no split.json.
-        workers: number of processes.
+        workers: number of parallel workers (default: every core this process may use).
         average: "all" (default, the paper) or "present" (panopticapi).
         lam: weight of GQ_kn in GQ.
         allow_missing: score images without a prediction as empty predictions.
@@ -288,6 +296,9 @@ def score(
         per_image: include per-image records in the result.
         use_scores / use_clusters: force OSS / GS metrics on or off (default: when present).
         max_pixels: images larger than this are refused (decompression bombs).
+        executor: "process" or "thread" pool for workers > 1 (default
+            :data:`goss_bench.pool.DEFAULT_EXECUTOR`).  Results are bit-identical
+            for every worker count and executor.
         protocol: "goss" (default, the corrected definitions) or "authors" (the GOSS
             release's evaluator with its quirks, METRICS.md; it fixes average, lam,
             void_as_unknown, fpr95 and oss_per_image, which must keep their defaults).
@@ -318,6 +329,7 @@ def score(
         use_clusters=use_clusters,
         max_pixels=max_pixels,
         progress=progress,
+        executor=executor,
         protocol=protocol,
     )
     if protocol == "authors":

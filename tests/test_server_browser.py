@@ -106,6 +106,12 @@ def test_sort_open_submission_and_screenshot(tmp_path, browser):
         assert len(browser.find_elements(By.CSS_SELECTOR, "#per-class tbody tr")) == 6
         assert browser.find_elements(By.CSS_SELECTOR, "svg.plot circle")
         img = browser.find_element(By.CSS_SELECTOR, "figure img")
+        # the panel is rendered on request and loaded lazily: wait until the browser has decoded it
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 30).until(
+            lambda d: d.execute_script("return arguments[0].complete", img)
+        )
         assert browser.execute_script("return arguments[0].naturalWidth", img) > 0
         shot = tmp_path / "submission.png"
         assert browser.save_screenshot(str(shot))

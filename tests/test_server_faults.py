@@ -324,7 +324,7 @@ def _alive_pids(health: dict) -> set[int]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_serve_restarts_a_killed_embedded_worker(tmp_path, big, backend, request):
     url = ""
     if backend == "postgres":

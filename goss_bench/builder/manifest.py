@@ -14,23 +14,31 @@ manifest.json (sorted keys, deterministic for any number of workers)::
      "files": {"split.json": "<sha256>", "test/images.txt": "...", "test/semantic/x.png": "...", ...},
      "images": [<image record>, ...]}                # see goss_bench.builder.image
 
-An interrupted build leaves a manifest with ``"complete": false`` holding the
-records finished so far; the next run reuses every record whose input hash and
-output hashes still match.
+Progress is durable: each finished image's record is appended to the journal
+``.manifest-journal.jsonl`` at once (one JSON line, flushed; fsynced every
+couple of seconds), so a killed build (even SIGKILL) loses only the images in
+flight.  An interrupted build (Ctrl-C, SIGTERM) also leaves a manifest with
+``"complete": false``; the next run reuses every record, from the manifest or
+the journal, whose input hash and output hashes still match.  A complete build
+removes the journal.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.splits import Split, provenance
 
 MANIFEST = "manifest.json"
+JOURNAL = ".manifest-journal.jsonl"
+FSYNC_EVERY_S = 2.0
 SPLIT_JSON = "split.json"
 FORMAT_VERSION = 1
 Record = dict[str, Any]
@@ -146,3 +154,79 @@ def write_manifest(out: Path, text: str) -> None:
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Journal:
+    """Append-only record journal of a build in progress (see the module docstring).
+
+    The first line identifies the build (split hash and options); records of a
+    journal written for another build are never reused.
+    """
+
+    def __init__(self, out: Path, key: dict[str, Any]) -> None:
+        self.path = out / JOURNAL
+        self.key = key
+        self._fh: IO[str] | None = None
+        self._synced = time.monotonic()
+
+    def read(self) -> dict[tuple[str, str], Record]:
+        """Records of a previous run's journal for the same build (later lines win).
+
+        A torn last line (the process was killed while writing it) is ignored.
+        """
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        if not lines or _loads(lines[0]) != {"journal": self.key}:
+            return {}
+        out: dict[tuple[str, str], Record] = {}
+        for line in lines[1:]:
+            r = _loads(line)
+            if isinstance(r, dict) and isinstance(r.get("subset"), str) and isinstance(
+                r.get("stem"), str
+            ):
+                out[(r["subset"], r["stem"])] = r
+        return out
+
+    def open(self, *, fresh: bool) -> None:
+        """Append to this build's journal, or (``fresh``, or none matching) start a new one."""
+        if fresh or not self.read():
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"journal": self.key}, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def append(self, record: Record) -> None:
+        """Record one finished image (flushed now; fsynced every FSYNC_EVERY_S)."""
+        assert self._fh is not None, "open() first"
+        self._fh.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        if time.monotonic() - self._synced > FSYNC_EVERY_S:
+            os.fsync(self._fh.fileno())
+            self._synced = time.monotonic()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+    def remove(self) -> None:
+        self.close()
+        for p in (self.path, self.path.with_name(self.path.name + ".tmp")):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _loads(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None

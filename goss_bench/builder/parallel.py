@@ -7,12 +7,29 @@ so that the outputs do not depend on the number of workers.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _worker_start(initializer: Callable[..., None] | None, *initargs: Any) -> None:
+    """Pool worker start: the parent alone handles Ctrl-C and SIGTERM.
+
+    Workers ignore SIGINT (a terminal sends it to the whole process group) and
+    die quietly on SIGTERM (sent by ``Pool.terminate`` when the parent stops), so
+    an interrupted build prints no worker tracebacks.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from goss_bench.pool import single_native_thread
+
+    single_native_thread()  # one BLAS/OpenMP thread per worker process
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def map_unordered(
@@ -24,6 +41,8 @@ def map_unordered(
     desc: str = "build",
     initializer: Callable[..., None] | None = None,
     initargs: tuple[Any, ...] = (),
+    weight: Callable[[R], int] | None = None,
+    total_weight: int | None = None,
 ) -> Generator[R, None, None]:
     """Yield ``fn(item)`` for every item.
 
@@ -35,12 +54,15 @@ def map_unordered(
             chunks keep the workers balanced when image costs differ).
         progress: show a tqdm bar (only when stderr is a terminal).
         initializer, initargs: called once per worker process.
+        weight, total_weight: the progress bar advances by ``weight(result)`` per
+            result out of ``total_weight`` (tasks of different cost; honest ETA).
     """
     from tqdm import tqdm
 
+    step: Callable[[R], int] = weight if weight is not None else (lambda _r: 1)
     bar = tqdm(
-        total=len(items),
-        unit="img",
+        total=len(items) if total_weight is None else total_weight,
+        unit="img" if weight is None else "",
         desc=desc,
         disable=not (progress and sys.stderr.isatty()),
         dynamic_ncols=True,
@@ -50,14 +72,15 @@ def map_unordered(
             if initializer is not None:
                 initializer(*initargs)
             for it in items:
-                yield fn(it)
-                bar.update()
+                res = fn(it)
+                yield res
+                bar.update(step(res))
             return
         chunk = max(1, min(8, len(items) // (workers * 16)))
         ctx = multiprocessing.get_context()
-        with ctx.Pool(workers, initializer, initargs) as pool:
+        with ctx.Pool(workers, _worker_start, (initializer, *initargs)) as pool:
             for res in pool.imap_unordered(fn, items, chunksize=chunk):
                 yield res
-                bar.update()
+                bar.update(step(res))
     finally:
         bar.close()

@@ -19,6 +19,7 @@ from goss_bench.builder.image import Context, Record, init_worker, process_task
 from goss_bench.builder.manifest import (
     MANIFEST,
     SPLIT_JSON,
+    Journal,
     load_previous,
     manifest_text,
     sha256_file,
@@ -31,7 +32,6 @@ from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.splits import Provenance, Split, load_split, provenance
 
-PARTIAL_MANIFEST_EVERY_S = 60.0
 OUTPUT_KINDS = {"train": ("semantic",), "test": ("semantic", "groups", "clusters")}
 
 
@@ -163,7 +163,11 @@ def build_split(
                        test_only=test_only, require_images=require_images, layout=layout)
 
     previous = _previous_records(out_p, sp, options, overwrite)
+    journal = Journal(out_p, {"split_sha256": sp.sha256, "options": options})
+    if not overwrite:
+        previous.update(journal.read())
     out_p.mkdir(parents=True, exist_ok=True)
+    journal.open(fresh=overwrite)
     files: dict[str, str] = {}
     text = split_json_text(sp, options, __version__)
     write_text_atomic(out_p / SPLIT_JSON, text)
@@ -173,7 +177,6 @@ def build_split(
     tasks = [(it, previous.get((it.subset, it.stem))) for s in SUBSETS for it in items[s]]
     records: dict[tuple[str, str], Record] = {}
     reused = 0
-    last_save = time.monotonic()
 
     def save_partial() -> None:
         write_manifest(
@@ -182,10 +185,15 @@ def build_split(
                           records=list(records.values()), files={}, complete=False),
         )
 
+    def weight(result: tuple[Record, bool]) -> int:
+        rec = result[0]
+        return _task_cost(rec["subset"], (rec["subset"], rec["stem"]) in previous)
+
     try:
         results = map_unordered(
             process_task, tasks, workers=workers, progress=progress, desc="build",
-            initializer=init_worker, initargs=(ctx,),
+            initializer=init_worker, initargs=(ctx,), weight=weight,
+            total_weight=sum(_task_cost(it.subset, p is not None) for it, p in tasks),
         )
         try:
             for rec, was_reused in results:
@@ -195,12 +203,11 @@ def build_split(
                     raise GossInputError(
                         f"{rec['error']} (use --skip-bad to record bad inputs and continue)"
                     )
-                if time.monotonic() - last_save > PARTIAL_MANIFEST_EVERY_S:
-                    save_partial()
-                    last_save = time.monotonic()
+                journal.append(rec)
         finally:
             results.close()  # stops the worker pool at once on an error
     except BaseException:
+        journal.close()
         if records:
             save_partial()
         raise
@@ -227,9 +234,18 @@ def build_split(
         manifest_text(split=sp, options=options, tool_version=__version__,
                       records=ordered, files=files, complete=True),
     )
+    journal.remove()
     summary = _summary(sp, out_p, ordered, reused, time.perf_counter() - t0)
     summary.layout, summary.photos, summary.test_only = layout, photos, test_only
     return summary
+
+
+def _task_cost(subset: str, has_previous: bool) -> int:
+    """Relative cost of one task for the progress bar: a test image (three outputs,
+    groups and clusters) takes about 3x a training image; a reusable one is hashed only."""
+    if has_previous:
+        return 1
+    return 3 if subset == "test" else 1
 
 
 def _previous_records(

@@ -14,11 +14,12 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from goss_bench.errors import GossInputError
+from goss_bench.errors import GossInputError, Terminated
 
 # name -> (module, one-line help). The module provides add_arguments and run.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -98,6 +99,27 @@ def _check_extras(argv: Sequence[str] | None) -> None:
         require(*REQUIRES[chosen], what=f"goss-bench {chosen}")
 
 
+# Commands that handle SIGTERM like Ctrl-C (save what is done, exit 143, no traceback).
+TERM_AS_INTERRUPT = {"build-split", "score", "export-panoptic"}
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _terminate_like_interrupt() -> Callable[[], None] | None:
+    """Install the SIGTERM handler; returns a function restoring the previous one."""
+    try:
+        old = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application)
+        return None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old)
+
+    return restore
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_extras(argv)
@@ -115,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {message}", file=sys.stderr)
 
     warnings.showwarning = _show_warning
+    restore = _terminate_like_interrupt() if args.command in TERM_AS_INTERRUPT else None
     try:
         if hasattr(mod, "run_subcommand"):
             return int(mod.run_subcommand(args.command, args) or 0)
@@ -122,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GossInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -131,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    finally:
+        if restore is not None:
+            restore()
 
 
 if __name__ == "__main__":  # pragma: no cover

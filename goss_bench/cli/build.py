@@ -47,9 +47,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        summary = _build(args)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (goss_bench.cli.main turns it into 130/143)
+        print("finished images are recorded; run the same command again to resume",
+              file=sys.stderr)
+        raise
+    print(format_summary(summary))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> BuildSummary:
     from goss_bench.builder import build_split
 
-    summary = build_split(
+    return build_split(
         args.dataset,
         args.split,
         args.root,
@@ -68,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
         test_only=args.test_only,
         require_images=args.require_images,
     )
-    print(format_summary(summary))
-    return 0
 
 
 def _n(v: int | None) -> str:

@@ -29,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--csv-per-class", metavar="FILE", help="write per-class PQ/SQ/RQ/TP/FP/FN as CSV"
     )
     p.add_argument("--per-image", metavar="FILE", help="write per-image statistics as JSON lines")
-    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="number of parallel workers (default: all cores)"
+    )
     p.add_argument(
         "--average",
         choices=["all", "present"],
@@ -177,6 +179,10 @@ def per_class_csv(res: ScoreResult) -> str:
 def run(args: argparse.Namespace) -> int:
     from goss_bench.scoring import score
 
+    if args.workers is None:
+        from goss_bench.pool import default_workers
+
+        args.workers = default_workers()
     if args.workers < 1:
         raise GossInputError(f"--workers must be >= 1, got {args.workers}")
     if not 0.0 <= args.lam <= 1.0:
