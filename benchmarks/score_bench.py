@@ -76,6 +76,18 @@ def export_cached(root: Path) -> tuple[Path, Path]:
     return out[0], out[1]
 
 
+def integer_ids(gt_pan: Path, pred_pan: Path) -> None:
+    """panoptic_int.json beside each panoptic.json, with integer image ids (hotcoco needs them)."""
+    docs = [json.loads((d / "panoptic.json").read_text()) for d in (gt_pan, pred_pan)]
+    ids = {img["id"]: i for i, img in enumerate(docs[0]["images"])}
+    for d, doc in zip((gt_pan, pred_pan), docs, strict=True):
+        for img in doc.get("images", []):
+            img["id"] = ids[img["id"]]
+        for a in doc["annotations"]:
+            a["image_id"] = ids[a["image_id"]]
+        (d / "panoptic_int.json").write_text(json.dumps(doc))
+
+
 def _num_known(root: Path) -> int:
     return int(json.loads((root / "gt" / "split.json").read_text())["num_known"])
 
@@ -104,7 +116,8 @@ t0 = time.perf_counter()
 from hotcoco.panoptic import pq_compute
 gt, pred, out = sys.argv[1:4]
 with contextlib.redirect_stdout(io.StringIO()):
-    res = pq_compute(gt + "/panoptic.json", pred + "/panoptic.json", gt + "/panoptic", pred + "/panoptic")
+    res = pq_compute(gt + "/panoptic_int.json", pred + "/panoptic_int.json", gt + "/panoptic",
+                     pred + "/panoptic")
 counts = {str(k): [v["tp"], v["fp"], v["fn"]] for k, v in res["per_class"].items()}
 json.dump({"wall_s": time.perf_counter() - t0, "counts": counts}, open(out, "w"))
 """
@@ -186,6 +199,7 @@ def bench_dataset(cfg: SynthConfig, data: Path, repeat: int, extras: bool) -> li
     n = cfg.num_known
     gt, pred = root / "gt", root / "pred"
     gt_pan, pred_pan = export_cached(root)
+    integer_ids(gt_pan, pred_pan)
     k = cfg.num_images
     variants = [("+OSS+GS", [])] if extras else []
     variants.append(("GQ only", ["--no-oss", "--no-gs"]))
@@ -321,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="Cityscapes-like image count (100)")
     ap.add_argument("--repeat", type=int, default=None, help="timing repetitions (best of)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ap.add_argument("--skip", nargs="*", default=(), choices=("rss", "oss"),
+                    help="leave out the peak-RSS or the OSS-vs-scikit-learn part")
     args = ap.parse_args(argv)
     data = args.data or Path(tempfile.gettempdir()) / "goss-bench-score-bench"
     data.mkdir(parents=True, exist_ok=True)
@@ -383,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {coco.name}: OSS+GS cost / GQ-only, 1 worker in process: "
               f"{(full['score-w1-in'] - gq['score-w1-in']) / gq['score-w1-in']:.2f} (<= 1)")
 
+    if "rss" in args.skip:
+        return _finish(args, report)
     rss = peak_rss({coco.num_images: data / coco.name,
                     big: scale_copy(data / coco.name, big)}, repeat)
     report["peak_rss"] = rss
@@ -393,12 +411,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{v['peak_kib'] / 1024:7.1f} MiB, largest worker {v['child_peak_kib'] / 1024:7.1f} MiB, "
               f"{1e3 * v['wall_s'] / v['images']:.2f} ms/img")
 
+    if "oss" in args.skip:
+        return _finish(args, report)
     oss = bench_oss(oss_pixels, repeat)
     report["oss"] = oss
     print()
     print(f"OSS metrics on {oss_pixels:.0e} pixels: goss-bench {oss['goss_s'] * 1e3:.1f} ms, "
           f"scikit-learn {oss['sklearn_s'] * 1e3:.1f} ms ({oss['speedup']:.1f}x), "
           f"max |difference| {oss['max_abs_diff']:.1e}")
+    return _finish(args, report)
+
+
+def _finish(args: argparse.Namespace, report: dict) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return 0

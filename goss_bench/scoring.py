@@ -107,6 +107,7 @@ class _Job:
     keep_per_image: bool
     max_pixels: int
     protocol: str = "goss"
+    keep_image_rows: bool = False
 
 
 def _new_accumulator(job: _Job) -> GossAccumulator:
@@ -117,6 +118,7 @@ def _new_accumulator(job: _Job) -> GossAccumulator:
         class_names=job.gt.class_names,
         void_as_unknown=job.void_as_unknown,
         keep_per_image=job.keep_per_image,
+        keep_image_rows=job.keep_image_rows,
     )
 
 
@@ -216,8 +218,13 @@ def accumulate(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool | Callable[[int, int], None] = False,
     protocol: str = "goss",
+    keep_image_rows: bool = False,
 ) -> GossAccumulator:
-    """Read every image and return the filled accumulator (see :func:`score`)."""
+    """Read every image and return the filled accumulator (see :func:`score`).
+
+    ``keep_image_rows`` keeps per-image statistics in ``acc.image_rows``
+    (:func:`goss_bench.diagnostics.collect.score_with_stats`).
+    """
     gt = resolve_gt(gt_dir, num_known)
     pred = resolve_pred(pred_dir, gt)
     if pred.missing and not allow_missing:
@@ -245,7 +252,7 @@ def accumulate(
         raise GossInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     authors = protocol == "authors"
     job = _Job(gt, pred, scores, clusters, void_as_unknown or authors, keep_per_image,
-               max_pixels, protocol)
+               max_pixels, protocol, keep_image_rows)
     acc = _new_accumulator(job)
     for part in map_chunks(
         _score_chunk,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from baselines.config import load_config, preset_names  # noqa: E402
 from baselines.config_rules import RULES  # noqa: E402
@@ -168,3 +168,43 @@ def test_presets_and_shipped_configs_load() -> None:
 
     old = from_dict(raw)
     assert old.model.clustering == "none" and old.model.pretrained == "none"
+
+
+def test_loss_constants_of_the_presets() -> None:
+    """The release preset's Super-BPD reduction (sum over a per-GPU batch of 5) and
+    contrastive sampling (no floor on the views per class, hard/easy split)."""
+    from baselines.losses import bpd_loss, sample_anchors
+
+    g = torch.Generator().manual_seed(0)
+    pred, gt = torch.randn(2, 2, 5, 5, generator=g), torch.randn(2, 2, 5, 5, generator=g)
+    w = torch.rand(2, 5, 5, generator=g)
+    assert float(bpd_loss(pred, gt, w, sum_images=5)) == pytest.approx(5 * float(bpd_loss(pred, gt, w)))
+    # the per-image sums are averaged: one image twice gives the single-image sum
+    one = float(bpd_loss(pred[:1], gt[:1], w[:1]))
+    assert float(bpd_loss(pred[:1].repeat(2, 1, 1, 1), gt[:1].repeat(2, 1, 1, 1),
+                          w[:1].repeat(2, 1, 1))) == pytest.approx(one, rel=1e-6)
+
+    emb = torch.randn(1, 3, 6, 6, generator=g)
+    labels = torch.zeros(1, 6, 6, dtype=torch.long)
+    labels[0, 3:] = 1  # two classes of 18 pixels
+    preds = labels.clone()
+    preds[0, 0, :4] = 1  # 4 hard pixels of class 0
+    # max_samples 2 over 2 classes -> 1 view each; the paper preset's floor makes it 2
+    _, lab = sample_anchors(emb, labels, preds, 2, max_samples=2, max_views=10, min_views=0,
+                            min_class_pixels=10)
+    assert lab.tolist() == [0, 1]
+    _, lab = sample_anchors(emb, labels, preds, 2, max_samples=2, max_views=10, min_views=2,
+                            min_class_pixels=10)
+    assert lab.tolist() == [0, 0, 1, 1]
+    # classes need more than min_class_pixels pixels (the release: more than max_views)
+    _, lab = sample_anchors(emb, labels, preds, 2, max_samples=64, max_views=10,
+                            min_class_pixels=18)
+    assert lab.numel() == 0
+    # hard_fraction: 8 views of class 0 with all 4 hard pixels at 0.5, 2 of them at 0.25
+    flat = emb[0].permute(1, 2, 0).reshape(-1, 3)
+    hard = {tuple(v.tolist()) for v in flat[:4]}
+    for frac, n_hard in ((0.5, 4), (0.25, 2)):
+        feats, lab = sample_anchors(emb, labels, preds, 2, max_samples=16, max_views=8,
+                                    hard_fraction=frac, min_class_pixels=10)
+        got = [tuple(v.tolist()) for v, c in zip(feats, lab.tolist(), strict=True) if c == 0]
+        assert len(got) == 8 and sum(x in hard for x in got) == n_hard

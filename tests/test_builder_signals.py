@@ -141,3 +141,31 @@ def test_sigterm_during_score_exits_143(tmp_path) -> None:
                         "--workers", "1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 143, r.stderr
     assert "Traceback" not in r.stderr and r.stderr.strip() == "terminated"
+
+
+def test_progress_bar_is_weighted_by_task_cost(root, tmp_path, monkeypatch) -> None:
+    """Test images count 3, training images 1, reusable images 1; the bar ends at its total."""
+    import tqdm
+
+    bars: list = []
+
+    class Recorder:
+        def __init__(self, total=None, **kw):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm, "tqdm", Recorder)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    s = build_split("coco", "manual-20-60", root, tmp_path / "out", progress=True)
+    ntest = s.candidates["test"]
+    ntrain = s.candidates["train"]
+    assert bars[-1].total == 3 * ntest + ntrain
+    assert bars[-1].n == bars[-1].total
+    build_split("coco", "manual-20-60", root, tmp_path / "out", progress=True)  # all reused
+    assert bars[-1].total == bars[-1].n == ntest + ntrain

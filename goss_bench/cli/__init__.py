@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("goss_bench.cli.show", "draw image | GT | prediction | error panels"),
     "labels": ("goss_bench.cli.labels", "id table of a split: GOSS, source, mmseg/detectron2 ids"),
     "compare": ("goss_bench.cli.compare", "paired comparison of two prediction sets (bootstrap)"),
+    "oracle": ("goss_bench.cli.oracle", "oracle breakdown of GQ and error counts by kind"),
+    "report": ("goss_bench.cli.report", "self-contained HTML report: intervals, oracles, curves"),
 }
 
 

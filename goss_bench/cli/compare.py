@@ -62,17 +62,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def pct(v: float | None, width: int = 6) -> str:
-    return "n/a".rjust(width) if v is None else f"{100 * v:{width}.2f}"
+def pct(v: float | None, width: int = 6, sign: str = "") -> str:
+    """A 0..1 value in percent (``sign="%"`` for values, "" for differences in points)."""
+    return "n/a".rjust(width) if v is None else f"{100 * v:{width}.2f}{sign}"
 
 
 def format_interval(value: float | None, low: float | None, high: float | None) -> str:
-    """``9.15 [8.71, 9.58]`` in percent."""
+    """``9.15% [8.71%, 9.58%]`` (human output is percent with a % sign, METRICS.md "Units")."""
     if value is None:
         return "n/a"
     if low is None or high is None:
-        return f"{100 * value:.2f} [n/a]"
-    return f"{100 * value:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+        return f"{100 * value:.2f}% [n/a]"
+    return f"{100 * value:.2f}% [{100 * low:.2f}%, {100 * high:.2f}%]"
 
 
 def format_intervals(ci: dict[str, Any], num: int, seed: int, level: float) -> str:
@@ -118,25 +119,29 @@ def format_comparison(cmp: Any, a_name: str, b_name: str) -> str:
     w = out.write
     w(
         f"A = {a_name}\nB = {b_name}\n"
-        f"Paired comparison over {cmp.num_images} images, B - A in percent points "
+        f"Paired comparison over {cmp.num_images} images; A and B in %, B - A and its "
+        "interval in percent points "
         f"({cmp.num_resamples} bootstrap resamples, seed {cmp.seed}, "
         f"{100 * cmp.level:g}% intervals)\n"
     )
-    w(f"{'metric':9s} {'A':>7s} {'B':>7s} {'B-A':>7s}  {'interval':18s} {'p':>6s}\n")
+    w(f"{'metric':9s} {'A':>8s} {'B':>8s} {'B-A':>7s}  {'interval':18s} {'p':>6s}\n")
     for d in cmp.metrics:
         iv = "n/a" if d.low is None else f"[{pct(d.low, 0)}, {pct(d.high, 0)}]"
         p = "n/a" if d.p_value is None else f"{d.p_value:.3f}"
-        w(f"{d.metric:9s} {pct(d.a, 7)} {pct(d.b, 7)} {pct(d.diff, 7)}  {iv:18s} {p:>6s}\n")
+        w(f"{d.metric:9s} {pct(d.a, 7, '%')} {pct(d.b, 7, '%')} {pct(d.diff, 7)}  {iv:18s} {p:>6s}\n")
     if cmp.per_class:
         w("\nPQ per class (B - A, most improved first):\n")
-        w(f"{'id':>4s} {'class':24s} {'A':>7s} {'B':>7s} {'B-A':>7s}\n")
+        w(f"{'id':>4s} {'class':24s} {'A':>8s} {'B':>8s} {'B-A':>7s}\n")
         for c in cmp.per_class:
-            w(f"{c.train_id:4d} {c.name[:24]:24s} {pct(c.pq_a, 7)} {pct(c.pq_b, 7)} {pct(c.diff, 7)}\n")
+            w(
+                f"{c.train_id:4d} {c.name[:24]:24s} {pct(c.pq_a, 7, '%')} {pct(c.pq_b, 7, '%')} "
+                f"{pct(c.diff, 7)}\n"
+            )
     if cmp.images:
         w("\nImages where A and B differ most (image score, see METRICS.md):\n")
-        w(f"{'image':32s} {'A':>7s} {'B':>7s} {'B-A':>7s}\n")
+        w(f"{'image':32s} {'A':>8s} {'B':>8s} {'B-A':>7s}\n")
         for im in cmp.images:
-            w(f"{im.stem[:32]:32s} {pct(im.a, 7)} {pct(im.b, 7)} {pct(im.diff, 7)}\n")
+            w(f"{im.stem[:32]:32s} {pct(im.a, 7, '%')} {pct(im.b, 7, '%')} {pct(im.diff, 7)}\n")
     return out.getvalue()
 
 
