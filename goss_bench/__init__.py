@@ -14,9 +14,30 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from goss_bench.errors import GossInputError
-from goss_bench.metrics.accumulator import GossAccumulator
-from goss_bench.result import ScoreResult
-from goss_bench.scoring import score
+
+if TYPE_CHECKING:
+    from goss_bench.metrics.accumulator import GossAccumulator
+    from goss_bench.result import ScoreResult
+    from goss_bench.scoring import score
+
+# Imported on first use (PEP 562), so that `goss-bench` starts without numpy and a
+# Ctrl-C during start-up lands in the CLI's handler instead of an import traceback.
+_LAZY = {
+    "GossAccumulator": "goss_bench.metrics.accumulator",
+    "ScoreResult": "goss_bench.result",
+    "score": "goss_bench.scoring",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'goss_bench' has no attribute {name!r}")
+
 
 __all__ = ["GossAccumulator", "GossInputError", "ScoreResult", "__version__", "score"]

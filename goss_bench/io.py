@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 from goss_bench.errors import GossInputError
+from goss_bench.validate.files import read_bytes_file, require_regular_file
+from goss_bench.validate.png import check_png_chunks
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = 255
@@ -45,7 +47,7 @@ def read_png_header(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
     Reads 33 bytes; never decodes pixel data.  Raises GossInputError when the
     file is missing or is not a PNG.
     """
-    p = Path(path)
+    p = require_regular_file(path, "label map")  # a FIFO or device would block open()
     try:
         with open(p, "rb") as fh:
             head = fh.read(33)
@@ -83,11 +85,7 @@ def read_label_png(
         uint8 (H, W) when the file is 8-bit, else uint16 (H, W).
     """
     p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise GossInputError(f"{p}: cannot read file ({exc.strerror or exc})") from None
+    data = read_bytes_file(p, what)  # regular files only: a FIFO or device would block
     width, height, depth, color_type = parse_png_header(data[:33], str(p))
     if width * height > max_pixels:
         raise GossInputError(
@@ -106,6 +104,7 @@ def read_label_png(
             f"{p}: {what} must be {' or '.join(f'{b}-bit' for b in bits)} grayscale, "
             f"got {depth}-bit"
         )
+    check_png_chunks(data, str(p))  # Pillow skips IDAT CRCs: a flipped byte would pass
     arr = decode_png(data, p, fast=color_type == 0)
     if arr.ndim != 2:
         raise GossInputError(f"{p}: {what} must be single-channel, got shape {arr.shape}")

@@ -12,15 +12,22 @@ One place for the folder conventions that the scorer, the panoptic export,
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from goss_bench.errors import GossInputError
+from goss_bench.validate.files import read_text_file
+from goss_bench.validate.labels import MAX_NUM_KNOWN, check_manifest, load_split_info
 
-MAX_NUM_KNOWN = 254
-"""N must leave room for N (unknown) and 255 (void) in a uint8 semantic map."""
+__all__ = [
+    "MAX_NUM_KNOWN",
+    "LabelFolder",
+    "list_stems",
+    "load_split_info",
+    "read_image_list",
+    "resolve_label_folder",
+]
 
 
 def list_stems(folder: Path) -> list[str]:
@@ -30,28 +37,6 @@ def list_stems(folder: Path) -> list[str]:
         for p in folder.iterdir()
         if p.name.endswith(".png") and not p.name.startswith(".")
     )
-
-
-def load_split_info(split_json: Path) -> tuple[int, list[str] | None]:
-    """Read N and the known class names (in train-id order) from a split.json."""
-    try:
-        data = json.loads(split_json.read_text())
-    except (OSError, ValueError) as exc:
-        raise GossInputError(f"{split_json}: cannot read split file ({exc})") from None
-    n = data.get("num_known") if isinstance(data, dict) else None
-    if not isinstance(n, int) or not 1 <= n <= MAX_NUM_KNOWN:
-        raise GossInputError(
-            f"{split_json}: expected an integer 'num_known' in 1..{MAX_NUM_KNOWN}"
-        )
-    names = None
-    known = data.get("known")
-    if isinstance(known, list) and len(known) == n:
-        try:
-            ordered = sorted(known, key=lambda c: c["train_id"])
-            names = [str(c["name"]) for c in ordered]
-        except (KeyError, TypeError):
-            names = None
-    return n, names
 
 
 @dataclass(frozen=True)
@@ -91,13 +76,14 @@ def resolve_label_folder(
     if not src.is_dir():
         raise GossInputError(f"{src}: {what} folder does not exist")
     root, split_json = src, None
-    if (src / "split.json").is_file():
+    if os.path.lexists(src / "split.json"):
         root, split_json = src / "test", src / "split.json"
-    elif src.name == "test" and (src.parent / "split.json").is_file():
+    elif src.name == "test" and os.path.lexists(src.parent / "split.json"):
         split_json = src.parent / "split.json"
     names = None
     if split_json is not None:
         n_split, names = load_split_info(split_json)
+        check_manifest(split_json.parent, split_json, n_split)
         if num_known is not None and num_known != n_split:
             raise GossInputError(
                 f"{split_json}: split has N={n_split} known classes but --num-known "
@@ -132,12 +118,13 @@ def read_image_list(listing: Path, base: Path, required: bool = True) -> list[tu
         base: folder that relative image paths are relative to (the split directory).
         required: raise when the file is missing (else return []).
     """
-    if not listing.is_file():
+    if not os.path.lexists(listing):
         if required:
             raise GossInputError(f"{listing}: image list not found")
         return []
     out: list[tuple[str, Path]] = []
-    for lineno, line in enumerate(listing.read_text().splitlines(), start=1):
+    text = read_text_file(listing, "image list")
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(maxsplit=1)

@@ -40,6 +40,8 @@ from goss_bench.errors import GossInputError
 from goss_bench.io import VOID, read_label_png, write_bytes_atomic, write_text_atomic
 from goss_bench.layout import LabelFolder, read_image_list, resolve_label_folder
 from goss_bench.pool import map_chunks
+from goss_bench.validate.files import check_output_dir
+from goss_bench.validate.labels import check_groups_match_n, check_subfolders
 
 PANOPTIC_VOID = 0
 MAX_SEGMENT_ID = (1 << 24) - 1
@@ -73,6 +75,7 @@ class _Source:
 def resolve_source(src_dir: str | os.PathLike[str], num_known: int | None) -> _Source:
     """Find the folder holding semantic/ (a split directory uses test/) and N."""
     f = resolve_label_folder(src_dir, num_known)
+    check_subfolders(f.root, ("groups",), "GOSS")
     listing = read_image_list(f.root / "images.txt", f.split_dir, required=False)
     return _Source(f, {stem: path.name for stem, path in listing})
 
@@ -232,9 +235,14 @@ def _export_one(job: _Job, stem: str) -> dict[str, Any]:
     sem_p = job.src.folder.root / "semantic" / f"{stem}.png"
     sem = read_label_png(sem_p, bits=(8,), what="semantic map")
     grp = None
-    if (sem == n).any():
-        grp_p = job.src.folder.root / "groups" / f"{stem}.png"
-        if not grp_p.is_file():
+    grp_p = job.src.folder.root / "groups" / f"{stem}.png"
+    if not (sem == n).any():
+        if os.path.lexists(grp_p):  # group ids on one other value reveal a wrong N
+            other = read_label_png(grp_p, bits=(8, 16), what="group map")
+            if other.shape == sem.shape:
+                check_groups_match_n(sem, other, n, grp_p)
+    else:
+        if not os.path.lexists(grp_p):
             raise GossInputError(
                 f"{grp_p}: missing group map ({sem_p} has unknown pixels, value {n})"
             )
@@ -293,9 +301,9 @@ def export_panoptic(
     Raises:
         GossInputError: bad input, with a message naming the file.
     """
+    out = check_output_dir(out_dir, "output folder")
     src = resolve_source(src_dir, num_known)
     f = src.folder
-    out = Path(out_dir)
     png_dir = out / "panoptic"
     png_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(src, png_dir)

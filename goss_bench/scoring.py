@@ -25,6 +25,7 @@ from goss_bench.metrics.authors import PROTOCOLS, AuthorsAccumulator
 from goss_bench.metrics.pq import LabelValueError
 from goss_bench.pool import default_workers, map_chunks
 from goss_bench.result import ScoreResult
+from goss_bench.validate.labels import check_gt_groups, check_not_prediction, check_subfolders
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class PredSource:
 def resolve_gt(gt_dir: str | os.PathLike[str], num_known: int | None = None) -> GTSource:
     """Find the GT folder: a split directory (uses test/) or a plain folder."""
     f = resolve_label_folder(gt_dir, num_known, what="ground-truth")
+    check_subfolders(f.root, ("groups", "clusters"), "ground-truth")
+    check_not_prediction(f.root)
     if not (f.root / "groups").is_dir():
         raise GossInputError(f"{f.root}: missing groups/ folder (uint16 unknown group ids)")
     return GTSource(**vars(f), has_clusters=(f.root / "clusters").is_dir())
@@ -64,6 +67,7 @@ def resolve_pred(pred_dir: str | os.PathLike[str], gt: GTSource) -> PredSource:
         raise GossInputError(
             f"{pred}: expected a prediction folder with semantic/ and groups/ (see FORMAT.md)"
         )
+    check_subfolders(pred, ("groups", "scores", "clusters"), "prediction")
     pred_stems = set(list_stems(sem))
     if not pred_stems:
         raise GossInputError(f"{sem}: prediction folder holds no .png files")
@@ -103,6 +107,7 @@ class _Job:
     keep_per_image: bool
     max_pixels: int
     protocol: str = "goss"
+    keep_image_rows: bool = False
 
 
 def _new_accumulator(job: _Job) -> GossAccumulator:
@@ -113,6 +118,7 @@ def _new_accumulator(job: _Job) -> GossAccumulator:
         class_names=job.gt.class_names,
         void_as_unknown=job.void_as_unknown,
         keep_per_image=job.keep_per_image,
+        keep_image_rows=job.keep_image_rows,
     )
 
 
@@ -140,10 +146,13 @@ def _read_image(job: _Job, stem: str) -> dict[str, Any]:
         return arr
 
     out: dict[str, Any] = {"gt_sem": gt_sem, "gt_sem_path": gt_sem_p, "gt_grp": None}
-    if (gt_sem == n).any():
+    gt_grp_p = gt.root / "groups" / f"{stem}.png"
+    if (gt_sem == n).any() or os.path.lexists(gt_grp_p):
+        # read even without unknown pixels: group ids elsewhere reveal a wrong N
         out["gt_grp"] = load(
             gt.root, "groups", "ground-truth group map", "the image has unknown pixels"
         )
+        check_gt_groups(gt_sem, out["gt_grp"], n, gt_grp_p)
     pred_sem_p = pred.root / "semantic" / f"{stem}.png"
     out["pred_sem_path"] = pred_sem_p
     if stem in pred.missing:  # --allow-missing: an empty prediction
@@ -209,8 +218,13 @@ def accumulate(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool | Callable[[int, int], None] = False,
     protocol: str = "goss",
+    keep_image_rows: bool = False,
 ) -> GossAccumulator:
-    """Read every image and return the filled accumulator (see :func:`score`)."""
+    """Read every image and return the filled accumulator (see :func:`score`).
+
+    ``keep_image_rows`` keeps per-image statistics in ``acc.image_rows``
+    (:func:`goss_bench.diagnostics.collect.score_with_stats`).
+    """
     gt = resolve_gt(gt_dir, num_known)
     pred = resolve_pred(pred_dir, gt)
     if pred.missing and not allow_missing:
@@ -238,7 +252,7 @@ def accumulate(
         raise GossInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     authors = protocol == "authors"
     job = _Job(gt, pred, scores, clusters, void_as_unknown or authors, keep_per_image,
-               max_pixels, protocol)
+               max_pixels, protocol, keep_image_rows)
     acc = _new_accumulator(job)
     for part in map_chunks(
         _score_chunk,

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import VOID, parse_png_header, read_png_header
+from goss_bench.validate.files import require_regular_file
+from goss_bench.validate.labels import check_subfolders
 
 FOLDERS = ("semantic", "groups", "scores", "clusters")
 # folder -> accepted PNG bit depths (single-channel: colour type 0, or 3 = palette for 8-bit)
@@ -438,15 +440,20 @@ def zip_folder(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> P
         raise GossInputError(
             f"{src}: expected a prediction folder with semantic/ and groups/ (see FORMAT.md)"
         )
+    check_subfolders(src, FOLDERS, "prediction")  # scores/ as a file is no silent OSS drop
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for sub in FOLDERS:
-            d = src / sub
-            if not d.is_dir():
-                continue
-            for png in sorted(d.iterdir()):
-                if png.name.endswith(".png") and png.is_file():
-                    zf.write(png, f"{sub}/{png.name}")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for sub in FOLDERS:
+                d = src / sub
+                if not d.is_dir():
+                    continue
+                for png in sorted(d.iterdir()):
+                    if png.name.endswith(".png") and not png.name.startswith("."):
+                        zf.write(require_regular_file(png, "prediction map"), f"{sub}/{png.name}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, out)
     return out

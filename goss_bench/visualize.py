@@ -24,6 +24,7 @@ every colour close to a reserved one (errors, void, white, black).
 from __future__ import annotations
 
 import colorsys
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,10 +32,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from goss_bench.errors import GossInputError
 from goss_bench.io import VOID, read_label_png
 from goss_bench.layout import LabelFolder, read_image_list
 from goss_bench.metrics.pq import STATUS_ERROR, STATUS_IGNORED, STATUS_MATCHED, segment_status
 from goss_bench.metrics.segments import compact_ids
+from goss_bench.validate.photos import load_photo as load_photo_array
+from goss_bench.validate.photos import photo_size
 
 VOID_COLOR = (128, 128, 128)
 HATCH_COLOR = (64, 64, 64)
@@ -345,10 +349,19 @@ def render_panel(
 
 
 def load_gt_maps(gt_root: Path, stem: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """GT semantic (uint8 (H, W)) and group map (uint16 (H, W), None when absent) of one image."""
-    sem = read_label_png(gt_root / "semantic" / f"{stem}.png", what="ground-truth semantic map")
+    """GT semantic (uint8 (H, W)) and group map (uint16 (H, W), None when absent) of one image.
+
+    Raises GossInputError when the group map's size differs from the semantic map's.
+    """
+    sem_p = gt_root / "semantic" / f"{stem}.png"
+    sem = read_label_png(sem_p, what="ground-truth semantic map")
     grp_p = gt_root / "groups" / f"{stem}.png"
-    grp = read_label_png(grp_p, bits=(8, 16)) if grp_p.is_file() else None
+    grp = read_label_png(grp_p, bits=(8, 16)) if os.path.lexists(grp_p) else None
+    if grp is not None and grp.shape != sem.shape:
+        raise GossInputError(
+            f"{grp_p}: group map has shape {grp.shape[0]}x{grp.shape[1]} (HxW) but {sem_p} is "
+            f"{sem.shape[0]}x{sem.shape[1]}"
+        )
     return sem, grp
 
 
@@ -357,24 +370,40 @@ def photo_paths(gt: LabelFolder) -> dict[str, Path]:
     return dict(read_image_list(gt.root / "images.txt", gt.split_dir, required=False))
 
 
-def load_photo(path: Path | None) -> np.ndarray | None:
-    """The RGB photo (uint8 (H, W, 3)) at ``path``, or None when absent or unreadable.
+def load_photo_checked(
+    path: Path | None, shape: tuple[int, ...] | None = None
+) -> tuple[np.ndarray | None, str | None]:
+    """The RGB photo (uint8 (H, W, 3)) at ``path`` and None, or None and why it is not usable.
 
-    With None the panel shows a grey image instead of the photo.
+    The photo is refused (never decoded) when it is missing, not a regular file,
+    corrupt, larger than the photo pixel limit, or (with ``shape``) of another
+    (H, W) than the label maps.
     """
-    if path is None or not path.is_file():
-        return None
+    if path is None:
+        return None, "no photo listed in images.txt"
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError:
-        return None
+        h, w = photo_size(path)
+        if shape is not None and (h, w) != tuple(shape[:2]):
+            return None, f"photo {path} is {w}x{h} but the label maps are {shape[1]}x{shape[0]}"
+        return load_photo_array(path), None
+    except GossInputError as exc:
+        return None, str(exc)
 
 
-def photo_note(path: Path | None) -> str:
-    """Why no photo is shown for an image whose :func:`load_photo` gave None."""
+def load_photo(path: Path | None) -> np.ndarray | None:
+    """The RGB photo (uint8 (H, W, 3)) at ``path``, or None when absent or unusable
+    (see :func:`load_photo_checked`). With None the panel shows a grey image instead.
+    """
+    return load_photo_checked(path)[0]
+
+
+def photo_note(path: Path | None, why: str | None = None) -> str:
+    """A short note drawn on the grey placeholder when no photo is shown for an image
+    (``why``: the reason from :func:`load_photo_checked`, if known)."""
     if path is None:
         return "no photo (not listed in images.txt)"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return f"no photo ({path.name} not found)"
+    if why is not None and " is " in why and "but the label maps are" in why:
+        return f"no photo ({path.name} has another size)"
     return f"no photo ({path.name} unreadable)"

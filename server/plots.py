@@ -60,3 +60,46 @@ def scatter_svg(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def curves_svg(curve: dict[str, list[float]], *, size: int = 260) -> Markup:
+    """ROC (fpr, tpr) and precision-recall (recall, precision) side by side, as one <svg>.
+
+    ``curve`` holds lists of fractions 0..1 (goss_bench.diagnostics.published.curve_points).
+    """
+    m, gap = 40, 30
+    pw = size - m - 8
+    width, height = 2 * size + gap, size + 10
+
+    def panel(x0: int, xs: list[float], ys: list[float], title: str, xl: str, yl: str) -> str:
+        def px(v: float) -> float:
+            return x0 + m + max(0.0, min(1.0, v)) * pw
+
+        def py(v: float) -> float:
+            return 14 + (1 - max(0.0, min(1.0, v))) * pw
+
+        pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=True))
+        ticks = "".join(
+            f'<text x="{px(t / 2):.1f}" y="{14 + pw + 14}" font-size="10" text-anchor="middle">{50 * t}%</text>'
+            f'<text x="{x0 + m - 4}" y="{py(t / 2) + 3:.1f}" font-size="10" text-anchor="end">{50 * t}%</text>'
+            for t in range(3)
+        )
+        return (
+            f'<rect x="{x0 + m}" y="14" width="{pw}" height="{pw}" fill="#fafafa" stroke="#999"/>'
+            f'<text x="{x0 + m + pw / 2:.0f}" y="10" font-size="12" text-anchor="middle">{escape(title)}</text>'
+            f"{ticks}"
+            f'<text x="{x0 + m + pw / 2:.0f}" y="{height - 2}" font-size="11" text-anchor="middle">{escape(xl)}</text>'
+            f'<text x="{x0 + 10}" y="{14 + pw / 2:.0f}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 {x0 + 10} {14 + pw / 2:.0f})">{escape(yl)}</text>'
+            f'<polyline points="{pts}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>'
+        )
+
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="ROC and precision-recall '
+        'curves of the unknown scores" class="plot curves">'
+        + panel(0, curve["fpr"], curve["tpr"], "ROC", "false positive rate", "true positive rate")
+        + panel(size + gap, curve["recall"], curve["precision"], "precision-recall",
+                "recall (unknown)", "precision")
+        + "</svg>"
+    )

@@ -65,6 +65,7 @@ from server.models import (
     utcnow,
 )
 from server.services import benchmark_layout, invalidate_leaderboards
+from server.significance import save_image_stats
 
 log = logging.getLogger("goss.worker")
 _PIL_LIMIT_LOCK = threading.Lock()
@@ -321,6 +322,9 @@ def score_submission(sub: Submission, bench: Benchmark, settings: Settings) -> O
     from PIL import Image
 
     import goss_bench
+    from goss_bench.diagnostics.collect import score_with_stats
+    from goss_bench.diagnostics.oracle import oracle_breakdown
+    from goss_bench.diagnostics.published import public_diagnostics
 
     problem = _stored_file_problem(sub)
     if problem is not None:
@@ -352,7 +356,13 @@ def score_submission(sub: Submission, bench: Benchmark, settings: Settings) -> O
                 old_limit = Image.MAX_IMAGE_PIXELS
                 Image.MAX_IMAGE_PIXELS = layout.max_pixels
                 try:
-                    res = goss_bench.score(
+                    res, stats = score_with_stats(
+                        tmp,
+                        bench.gt_dir,
+                        workers=max(1, settings.score_processes),
+                        max_pixels=layout.max_pixels,
+                    )
+                    breakdown = oracle_breakdown(
                         tmp,
                         bench.gt_dir,
                         workers=max(1, settings.score_processes),
@@ -365,6 +375,9 @@ def score_submission(sub: Submission, bench: Benchmark, settings: Settings) -> O
     d = res.to_dict()
     d.get("options", {}).pop("pred_dir", None)
     d.get("options", {}).pop("gt_dir", None)
+    # aggregates only; the per-image statistics stay in the server's data folder
+    d["diagnostics"] = public_diagnostics(res, stats, breakdown)
+    save_image_stats(settings, sub.id, stats)
     return Outcome(
         FINISHED, metrics=d, summary=res.summary(), scorer_version=goss_bench.__version__
     )

@@ -98,10 +98,10 @@ def test_rasterize_errors():
 def test_load_coco_json_errors(tmp_path):
     p = tmp_path / "instances_val2017.json"
     p.write_text("{not json")
-    with pytest.raises(GossInputError, match="instances_val2017.json: cannot parse"):
+    with pytest.raises(GossInputError, match="instances_val2017.json: COCO annotation file is not valid JSON"):
         load_coco_json(p)
     p.write_text(json.dumps({"images": []}))
-    with pytest.raises(GossInputError, match="needs 'images' and 'annotations'"):
+    with pytest.raises(GossInputError, match="'categories' must be a list of objects, got missing"):
         load_coco_json(p)
     with pytest.raises(GossInputError, match="not found"):
         load_coco_json(tmp_path / "nope.json")

@@ -45,7 +45,7 @@ def test_score_ci_prints_intervals_and_writes_json(folders, capsys, tmp_path):
     assert ci["resamples"] == 200 and ci["seed"] == 3 and ci["level"] == 0.95
     gq = ci["metrics"]["GQ"]
     assert gq["value"] == d["gq"] and gq["low"] <= gq["value"] <= gq["high"]
-    line = f"GQ        {100 * gq['value']:.2f} [{100 * gq['low']:.2f}, {100 * gq['high']:.2f}]"
+    line = f"GQ        {100 * gq['value']:.2f}% [{100 * gq['low']:.2f}%, {100 * gq['high']:.2f}%]"
     assert line in out
     assert "image_stats" not in d
     # the same seed gives the same intervals

@@ -77,6 +77,14 @@ def test_full_table_reproduces_the_scorer(folders, opts):
     assert stats.rows[:, b["fn"]].sum(axis=0).tolist() == [c.fn for c in res.per_class]
 
 
+def test_table_is_the_same_for_any_worker_count(folders):
+    root = folders[0]
+    _, one = score_with_stats(root / "pred", root / "gt", workers=1)
+    _, two = score_with_stats(root / "pred", root / "gt", workers=2)
+    assert one.stems == two.stems and np.array_equal(one.rows, two.rows)
+    assert np.array_equal(one.oss, two.oss)
+
+
 def test_any_subset_resums_to_scoring_those_images(folders):
     root, gt, pred = folders
     _, stats = score_with_stats(root / "pred", root / "gt")

@@ -37,6 +37,7 @@ from goss_bench.builder.sources import WorkItem
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_label_png
 from goss_bench.splits import Rules
+from goss_bench.validate.files import read_bytes_file
 
 Record = dict[str, Any]
 
@@ -84,10 +85,7 @@ def process_item(ctx: Context, item: WorkItem, prev: Record | None = None) -> tu
 
 
 def _read_bytes(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise GossInputError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    return read_bytes_file(path, "label map")  # regular files only: a FIFO would hang
 
 
 def _input_digest(item: WorkItem) -> tuple[str, Any]:

@@ -15,7 +15,6 @@ and "other" pixels no thing covers stay unlabeled (255), as in the PNGs.
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,9 @@ from goss_bench.datasets import cityscapes as cs
 from goss_bench.datasets import coco
 from goss_bench.errors import GossInputError
 from goss_bench.io import read_label_png, read_png_header
+from goss_bench.validate.coco_json import check_coco_json
+from goss_bench.validate.files import load_json_file
+from goss_bench.validate.photos import photo_size
 
 # raw value of every COCO category id in the JSON files ("other" -> unlabeled)
 _JSON_TO_RAW = {c.id: c.png for c in coco.CLASSES if c.in_coco2017}
@@ -39,16 +41,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     if p.suffix.lower() == ".png":
         w, h, _, _ = read_png_header(p)
         return h, w
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(p) as im:  # lazy: parses the header, decodes nothing
-            w, h = im.size
-    except FileNotFoundError:
-        raise GossInputError(f"{p}: image not found") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise GossInputError(f"{p}: cannot read image ({exc})") from None
-    return h, w
+    return photo_size(p)  # header only; regular file, size limit, no DecompressionBombError
 
 
 def read_coco_png(path: str | os.PathLike[str], *, contiguous: bool = False) -> np.ndarray:
@@ -114,20 +107,16 @@ def read_cityscapes(
     return raw, np.where(has, inst, 0).astype(np.int32)
 
 
-def load_coco_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a COCO annotation file (instances_* or stuff_*), checking its keys."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise GossInputError(f"{p}: annotation file not found") from None
-    except (OSError, ValueError) as exc:
-        raise GossInputError(f"{p}: cannot parse COCO annotation JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
-        data.get("annotations"), list
-    ):
-        raise GossInputError(f"{p}: not a COCO annotation file (needs 'images' and 'annotations')")
+def load_coco_json(path: str | os.PathLike[str], kind: str | None = None) -> dict[str, Any]:
+    """Parse and validate a COCO annotation file (``kind``: "instances" or "stuff";
+    default: "stuff" when the file name starts with it, else "instances").
+
+    See :mod:`goss_bench.validate.coco_json` for the schema.
+    """
+    if kind is None:
+        kind = "stuff" if Path(path).name.startswith("stuff") else "instances"
+    data = load_json_file(path, "COCO annotation file")
+    check_coco_json(data, path, kind)
     return data
 
 

@@ -288,7 +288,8 @@ def list_items(
 
 
 def _photo(path: Path, require: bool) -> str | None:
-    return str(path) if require or path.is_file() else None
+    # only an absent photo is optional: a FIFO, folder or broken link there is checked (an error)
+    return str(path) if require or os.path.lexists(path) else None
 
 
 def _coco_png(root: Path, lay: CocoPngLayout, subset: str, require: bool) -> Iterator[WorkItem]:
@@ -310,7 +311,7 @@ def _coco_json(root: Path, subset: str, require: bool) -> list[WorkItem]:
         if not p.is_file():
             raise layout_error("coco", "json", root, f"missing annotation file {p}")
     img_dir = root / sub if (root / sub).is_dir() else root / "images" / sub
-    inst, stuff = load_coco_json(inst_p), load_coco_json(stuff_p)
+    inst, stuff = load_coco_json(inst_p, "instances"), load_coco_json(stuff_p, "stuff")
     where = f"{inst_p} + {stuff_p}"
     images: dict[int, tuple[str, int, int]] = {}
     for data, p in ((inst, inst_p), (stuff, stuff_p)):

@@ -10,6 +10,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from goss_bench.builder.readers import rasterize_coco, read_cityscapes, read_coc
 from goss_bench.builder.sources import SUBSETS, WorkItem, default_root, list_items
 from goss_bench.datasets import dataset_classes
 from goss_bench.errors import GossInputError
+from goss_bench.validate.files import read_text_file
 
 STATS_COLUMNS = ("source_id", "name", "kind", "supercategory", "images", "images_train",
                  "images_test", "pixels")
@@ -41,17 +43,44 @@ class ClassStats:
         return self.images_train + self.images_test
 
 
+@lru_cache(maxsize=2)
+def valid_raw_values(dataset: str) -> np.ndarray:
+    """bool (256,): the raw label values a map of ``dataset`` may hold (the builder's table)."""
+    valid = np.zeros(256, bool)
+    if dataset == "coco":
+        from goss_bench.datasets import coco
+
+        valid[[c.png for c in coco.evaluable()]] = True
+        valid[coco.UNLABELED_PNG] = True
+    else:
+        valid[[c.source_id for c in dataset_classes(dataset) if 0 <= c.source_id < 256]] = True
+    return valid
+
+
 def image_histogram(item: WorkItem) -> tuple[str, np.ndarray]:
-    """(subset, int64 (256,) raw-value pixel counts) of one image (module-level for the pool)."""
+    """(subset, int64 (256,) raw-value pixel counts) of one image (module-level for the pool).
+
+    Raises GossInputError naming the file when a value is not in the dataset's label table.
+    """
     if item.json_ann is not None:
         h, w, stuff, thing, where = item.json_ann
         raw, _ = rasterize_coco(h, w, stuff, thing, where=where)
+        dataset = "coco"
     elif item.label is not None and item.label.endswith("_gtFine_labelIds.png"):
         raw, _ = read_cityscapes(item.label)
+        dataset = "cityscapes"
     else:
         assert item.label is not None
         raw = read_coco_png(item.label, contiguous=item.contiguous)
-    return item.subset, np.bincount(raw.ravel(), minlength=256)
+        dataset = "coco"
+    hist = np.bincount(raw.ravel(), minlength=256)
+    bad = np.flatnonzero((hist > 0) & ~valid_raw_values(dataset))
+    if bad.size:
+        raise GossInputError(
+            f"{item.input_path}: label value(s) {bad.tolist()[:10]} are not in the {dataset} "
+            "label table"
+        )
+    return item.subset, hist
 
 
 def compute_stats(
@@ -102,10 +131,7 @@ def read_image_counts(path: str | os.PathLike[str]) -> dict[int, int]:
     ``images_train2017_plus_val2017``.
     """
     p = Path(path)
-    try:
-        rows = list(csv.DictReader(p.read_text(encoding="utf-8").splitlines()))
-    except OSError as exc:
-        raise GossInputError(f"{p}: cannot read stats file ({exc.strerror or exc})") from None
+    rows = list(csv.DictReader(read_text_file(p, "stats file").splitlines()))
     if not rows:
         raise GossInputError(f"{p}: empty stats file")
     id_col = next((c for c in ("source_id", "cocostuff_id") if c in rows[0]), None)
@@ -115,10 +141,15 @@ def read_image_counts(path: str | os.PathLike[str]) -> dict[int, int]:
             f"{p}: stats CSV needs columns source_id (or cocostuff_id) and images "
             "(or images_train2017_plus_val2017); write one with goss-bench stats"
         )
-    out = {}
+    out: dict[int, int] = {}
     for i, r in enumerate(rows, start=2):
         try:
-            out[int(r[id_col])] = int(r[n_col])
+            sid, count = int(r[id_col]), int(r[n_col])
         except (TypeError, ValueError):
             raise GossInputError(f"{p}:{i}: {id_col} and {n_col} must be integers") from None
+        if count < 0:
+            raise GossInputError(f"{p}:{i}: {n_col} must be >= 0, got {count}")
+        if sid in out:
+            raise GossInputError(f"{p}:{i}: {id_col} {sid} occurs twice")
+        out[sid] = count
     return out

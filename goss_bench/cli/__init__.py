@@ -4,8 +4,12 @@ Each subcommand lives in its own module that defines ``add_arguments(parser)``
 and ``run(args) -> int``.  Modules are imported only when their subcommand
 runs, so ``goss-bench score`` never imports torch or fastapi.
 
-Errors: a :class:`goss_bench.errors.GossInputError` from any subcommand is
-printed as one ``error: ...`` line on stderr with exit code 2.
+Exit codes (README "Exit codes"): 0 success; 1 a remote failure or timeout
+the user can retry (``submit``); 2 bad input or usage -- a
+:class:`goss_bench.errors.GossInputError` from any subcommand, an argparse
+error, or a file that cannot be written, printed as one ``error: ...`` line on
+stderr; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, for the commands in
+TERM_AS_INTERRUPT); build-split then says how to resume.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("goss_bench.cli.show", "draw image | GT | prediction | error panels"),
     "labels": ("goss_bench.cli.labels", "id table of a split: GOSS, source, mmseg/detectron2 ids"),
     "compare": ("goss_bench.cli.compare", "paired comparison of two prediction sets (bootstrap)"),
+    "oracle": ("goss_bench.cli.oracle", "oracle breakdown of GQ and error counts by kind"),
+    "report": ("goss_bench.cli.report", "self-contained HTML report: intervals, oracles, curves"),
 }
 
 
@@ -88,6 +94,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_OK, EXIT_REMOTE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
 def _check_extras(argv: Sequence[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in args if not a.startswith("-")), None)
@@ -119,45 +128,60 @@ def _terminate_like_interrupt() -> Callable[[], None] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return its exit code (the policy in the module docstring);
+    a Ctrl-C at any point, start-up included, is ``interrupted`` and 130, never a traceback."""
+    restore = None
     try:
-        _check_extras(argv)
-    except GossInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
-    mod = importlib.import_module(args._module)
+        try:
+            _check_extras(argv)
+        except GossInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_INPUT
+        mod = importlib.import_module(args._module)
+        restore = _terminate_like_interrupt() if args.command in TERM_AS_INTERRUPT else None
+        return _run(mod, args)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _run(mod, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """Run the subcommand, turning bad input into ``error: ...`` and exit code 2."""
 
     def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         print(f"warning: {message}", file=sys.stderr)
 
     warnings.showwarning = _show_warning
-    restore = _terminate_like_interrupt() if args.command in TERM_AS_INTERRUPT else None
     try:
         if hasattr(mod, "run_subcommand"):
             return int(mod.run_subcommand(args.command, args) or 0)
         return int(mod.run(args) or 0)
     except GossInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INPUT
     except BrokenPipeError:
         # the reader of our output went away (`goss-bench ... | head`): stop quietly;
         # point stdout at /dev/null so the interpreter's final flush cannot fail again
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    finally:
-        if restore is not None:
-            restore()
+        return EXIT_OK
+    except OSError as exc:
+        # last resort (outputs are checked before work starts): a file that cannot be
+        # read or written, e.g. the disk filled up or a folder was removed meanwhile
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from goss_bench.builder.run import BuildSummary
+from goss_bench.validate.files import check_output_dir
+from goss_bench.validate.flags import add_workers_argument, int_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,14 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output folder (default: ./goss_data/<dataset>-<split>)")
     p.add_argument("--source", choices=("png", "json"), default="png",
                    help="COCO: stuffthingmaps PNGs (default) or the COCO/COCO-Stuff JSON annotations")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="worker processes (default: all CPUs); the output does not depend on it")
+    add_workers_argument(p, default=None, note="; the output does not depend on it")
     p.add_argument("--connectivity", type=int, choices=(4, 8), default=None,
                    help="neighbourhood of unknown groups and clusters (split file default: 8)")
     p.add_argument("--unknown-groups", choices=("connectivity", "instances"), default=None,
                    help="unknown groups from connected components (default) or instance masks")
-    p.add_argument("--min-group-area", type=int, default=None,
-                   help="unknown groups smaller than this many pixels become void (default 0)")
+    p.add_argument("--min-group-area", type=int_range(0), default=None,
+                   help="unknown groups smaller than this many pixels become void (>= 0, default 0)")
     p.add_argument("--train-images", choices=("all", "without-unknown"), default=None,
                    help="which training images to keep (split file default)")
     p.add_argument("--train-unknown", choices=("void", "unknown"), default=None,
@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # checked before any work
+        check_output_dir(args.out, "--out")
     try:
         summary = _build(args)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (goss_bench.cli.main turns it into 130/143)

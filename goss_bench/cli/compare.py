@@ -16,16 +16,23 @@ from typing import Any
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
+from goss_bench.validate.files import check_output_dir, check_output_file
+from goss_bench.validate.flags import add_workers_argument, float_range, int_range
+from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 
 def add_ci_arguments(p: argparse.ArgumentParser) -> None:
-    """--bootstrap, --seed, --level (shared with ``score --ci``)."""
+    """--bootstrap, --seed, --level (shared with ``score --ci``); the bootstrap checks
+    --bootstrap and --level itself (one ``error:`` line naming the flag)."""
     p.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)"
+        "--bootstrap", type=int, default=1000, metavar="B",
+        help="bootstrap resamples (>= 1, default 1000)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
+    p.add_argument("--seed", type=int_range(0), default=0,
+                   help="random seed of the resampling (>= 0, default 0)")
     p.add_argument(
-        "--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)"
+        "--level", type=float, default=0.95,
+        help="confidence level of the intervals (strictly between 0 and 1, default 0.95)",
     )
 
 
@@ -33,36 +40,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", help="A: prediction folder or score JSON with image_stats")
     p.add_argument("b", help="B: prediction folder or score JSON with image_stats")
     p.add_argument("gt", nargs="?", help="GT split directory or folder (when A or B is a folder)")
-    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
-    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_workers_argument(p)
     p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk")
+    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
+                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
     p.add_argument("--fpr95", choices=["first", "nearest"], default="first")
     p.add_argument("--oss-per-image", action="store_true")
     p.add_argument("--void-as-unknown", action="store_true")
     p.add_argument("--allow-missing", action="store_true")
     add_ci_arguments(p)
-    p.add_argument("--top", type=int, default=10, help="images that differ most to list (default 10)")
+    p.add_argument("--top", type=int_range(0), default=10,
+                   help="images that differ most to list (>= 0, default 10)")
     p.add_argument(
-        "--show", type=int, default=0, metavar="K",
-        help="draw `show` panels of A and B for the K images that differ most (needs --out)",
+        "--show", type=int_range(0), default=0, metavar="K",
+        help="draw `show` panels of A and B for the K images that differ most (>= 0; needs --out)",
     )
     p.add_argument("--out", help="folder for the --show panels")
     p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def pct(v: float | None, width: int = 6) -> str:
-    return "n/a".rjust(width) if v is None else f"{100 * v:{width}.2f}"
+def pct(v: float | None, width: int = 6, sign: str = "") -> str:
+    """A 0..1 value in percent (``sign="%"`` for values, "" for differences in points)."""
+    return "n/a".rjust(width) if v is None else f"{100 * v:{width}.2f}{sign}"
 
 
 def format_interval(value: float | None, low: float | None, high: float | None) -> str:
-    """``9.15 [8.71, 9.58]`` in percent."""
+    """``9.15% [8.71%, 9.58%]`` (human output is percent with a % sign, METRICS.md "Units")."""
     if value is None:
         return "n/a"
     if low is None or high is None:
-        return f"{100 * value:.2f} [n/a]"
-    return f"{100 * value:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+        return f"{100 * value:.2f}% [n/a]"
+    return f"{100 * value:.2f}% [{100 * low:.2f}%, {100 * high:.2f}%]"
 
 
 def format_intervals(ci: dict[str, Any], num: int, seed: int, level: float) -> str:
@@ -108,25 +119,29 @@ def format_comparison(cmp: Any, a_name: str, b_name: str) -> str:
     w = out.write
     w(
         f"A = {a_name}\nB = {b_name}\n"
-        f"Paired comparison over {cmp.num_images} images, B - A in percent points "
+        f"Paired comparison over {cmp.num_images} images; A and B in %, B - A and its "
+        "interval in percent points "
         f"({cmp.num_resamples} bootstrap resamples, seed {cmp.seed}, "
         f"{100 * cmp.level:g}% intervals)\n"
     )
-    w(f"{'metric':9s} {'A':>7s} {'B':>7s} {'B-A':>7s}  {'interval':18s} {'p':>6s}\n")
+    w(f"{'metric':9s} {'A':>8s} {'B':>8s} {'B-A':>7s}  {'interval':18s} {'p':>6s}\n")
     for d in cmp.metrics:
         iv = "n/a" if d.low is None else f"[{pct(d.low, 0)}, {pct(d.high, 0)}]"
         p = "n/a" if d.p_value is None else f"{d.p_value:.3f}"
-        w(f"{d.metric:9s} {pct(d.a, 7)} {pct(d.b, 7)} {pct(d.diff, 7)}  {iv:18s} {p:>6s}\n")
+        w(f"{d.metric:9s} {pct(d.a, 7, '%')} {pct(d.b, 7, '%')} {pct(d.diff, 7)}  {iv:18s} {p:>6s}\n")
     if cmp.per_class:
         w("\nPQ per class (B - A, most improved first):\n")
-        w(f"{'id':>4s} {'class':24s} {'A':>7s} {'B':>7s} {'B-A':>7s}\n")
+        w(f"{'id':>4s} {'class':24s} {'A':>8s} {'B':>8s} {'B-A':>7s}\n")
         for c in cmp.per_class:
-            w(f"{c.train_id:4d} {c.name[:24]:24s} {pct(c.pq_a, 7)} {pct(c.pq_b, 7)} {pct(c.diff, 7)}\n")
+            w(
+                f"{c.train_id:4d} {c.name[:24]:24s} {pct(c.pq_a, 7, '%')} {pct(c.pq_b, 7, '%')} "
+                f"{pct(c.diff, 7)}\n"
+            )
     if cmp.images:
         w("\nImages where A and B differ most (image score, see METRICS.md):\n")
-        w(f"{'image':32s} {'A':>7s} {'B':>7s} {'B-A':>7s}\n")
+        w(f"{'image':32s} {'A':>8s} {'B':>8s} {'B-A':>7s}\n")
         for im in cmp.images:
-            w(f"{im.stem[:32]:32s} {pct(im.a, 7)} {pct(im.b, 7)} {pct(im.diff, 7)}\n")
+            w(f"{im.stem[:32]:32s} {pct(im.a, 7, '%')} {pct(im.b, 7, '%')} {pct(im.diff, 7)}\n")
     return out.getvalue()
 
 
@@ -158,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         raise GossInputError("--top and --show must be >= 0")
     if args.show and not args.out:
         raise GossInputError("--show needs --out DIR for the panels")
+    if args.json is not None:  # outputs are checked before any work
+        check_output_file(args.json, "--json")
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     if args.show and (_is_json(args.a) or _is_json(args.b) or args.gt is None):
         raise GossInputError("--show needs A and B as prediction folders and GT")
     progress = not args.quiet and sys.stderr.isatty()
@@ -166,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     cmp = compare_stats(
         a, b, num=args.bootstrap, seed=args.seed, level=args.level, top=max(args.top, args.show)
     )
-    if args.json:
+    if args.json is not None:
         d = cmp.to_dict()
         d.update(a=str(args.a), b=str(args.b))
         write_text_atomic(Path(args.json), json.dumps(d, indent=2) + "\n")

@@ -6,6 +6,9 @@ import argparse
 import sys
 
 from goss_bench.panoptic import export_panoptic
+from goss_bench.validate.files import check_output_dir
+from goss_bench.validate.flags import add_workers_argument, int_range
+from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,12 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "out", metavar="OUT", help="output folder: receives panoptic/<stem>.png and panoptic.json"
     )
-    p.add_argument("--num-known", type=int, default=None, help="N, when DIR has no split.json")
-    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument(
+        "--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+        help=f"N, when DIR has no split.json (1..{MAX_NUM_KNOWN})",
+    )
+    add_workers_argument(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out, "OUT")
     res = export_panoptic(
         args.src,
         args.out,

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from goss_bench.splits import Split
 
+from goss_bench.validate.files import check_output_file
+from goss_bench.validate.flags import int_range
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=("coco", "cityscapes"))
@@ -17,12 +20,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="known classes by name or source id (all other evaluated classes are unknown)")
     how.add_argument("--random", action="store_true",
                      help="draw --known-things things and --known-stuff stuff classes with --seed")
-    how.add_argument("--manual-things", type=int, metavar="K",
+    how.add_argument("--manual-things", type=int_range(0), metavar="K",
                      help="the paper's Manual rule: K most frequent things, one or two per "
                           "supercategory (needs --stats); all stuff classes are known")
-    p.add_argument("--known-things", type=int, default=None, help="with --random")
-    p.add_argument("--known-stuff", type=int, default=None, help="with --random")
-    p.add_argument("--seed", type=int, default=0, help="with --random (default 0)")
+    p.add_argument("--known-things", type=int_range(0), default=None,
+                   help="with --random (>= 0, at most the dataset's things)")
+    p.add_argument("--known-stuff", type=int_range(0), default=None,
+                   help="with --random (>= 0, at most the dataset's stuff classes)")
+    p.add_argument("--seed", type=int_range(0), default=0,
+                   help="with --random (>= 0, default 0)")
     p.add_argument("--stats", default=None,
                    help="per-class image counts (CSV of goss-bench stats) for --manual-things")
     p.add_argument("--void", nargs="+", default=[], metavar="CLASS",
@@ -35,11 +41,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output file (default: ./<dataset>-<name>.json)")
 
 
+def _resolve_once(dataset: str, tokens: list[str], flag: str) -> list[int]:
+    """Source ids of ``tokens`` (names or ids); a class named twice is an error."""
+    from goss_bench.builder.selection import resolve_classes
+    from goss_bench.errors import GossInputError
+
+    seen: dict[int, str] = {}
+    for token in tokens:
+        for part in (t.strip() for t in token.split(",")):
+            if not part:
+                continue
+            (sid,) = resolve_classes(dataset, [part])
+            if sid in seen:
+                raise GossInputError(
+                    f"{flag}: class {sid} is given twice ({seen[sid]!r} and {part!r})"
+                )
+            seen[sid] = part
+    return sorted(seen)
+
+
 def run(args: argparse.Namespace) -> int:
     from goss_bench.builder.selection import (
         manual_things,
         random_classes,
-        resolve_classes,
         stuff_ids,
     )
     from goss_bench.builder.stats import read_image_counts
@@ -52,9 +76,17 @@ def run(args: argparse.Namespace) -> int:
     )
 
     ds = args.dataset
-    void = resolve_classes(ds, args.void)
+    out = Path(args.out) if args.out is not None else None
+    if out is not None:
+        check_output_file(out, "--out")
+    void = _resolve_once(ds, args.void, "--void")
     if args.known:
-        known = resolve_classes(ds, args.known)
+        known = _resolve_once(ds, args.known, "--known")
+        both = sorted(set(known) & set(void))
+        if both:
+            raise GossInputError(
+                f"class(es) {', '.join(map(str, both))} given both in --known and in --void"
+            )
         how = f"known classes given by hand: {len(known)}"
     elif args.random:
         if args.known_things is None or args.known_stuff is None:
@@ -86,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         split = make_split(ds, name, known, void_ids=void,
                            description=args.description or how, reference=how)
     check_not_impersonating(split)  # --name given: an official name needs the official definition
-    out = Path(args.out) if args.out else Path(f"{ds}-{split.name}.json")
+    out = out if out is not None else Path(f"{ds}-{split.name}.json")
     _check_out(out, split)
     write_split(split, out)
     prov = provenance(split)

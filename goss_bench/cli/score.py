@@ -14,6 +14,9 @@ from typing import Any
 from goss_bench.errors import GossInputError
 from goss_bench.io import DEFAULT_MAX_PIXELS, write_text_atomic
 from goss_bench.result import ScoreResult
+from goss_bench.validate.files import check_output_file
+from goss_bench.validate.flags import add_workers_argument, float_range, int_range
+from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,15 +26,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "gt", help="GT split directory (split.json + test/) or folder with semantic/, groups/"
     )
-    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
+    p.add_argument(
+        "--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+        help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})",
+    )
     p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     p.add_argument(
         "--csv-per-class", metavar="FILE", help="write per-class PQ/SQ/RQ/TP/FP/FN as CSV"
     )
     p.add_argument("--per-image", metavar="FILE", help="write per-image statistics as JSON lines")
-    p.add_argument(
-        "--workers", type=int, default=None, help="number of parallel workers (default: all cores)"
-    )
+    add_workers_argument(p, default=None)
     p.add_argument(
         "--average",
         choices=["all", "present"],
@@ -40,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "only classes with TP+FP+FN>0 (panopticapi)",
     )
     p.add_argument(
-        "--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (default 0.5)"
+        "--lam", type=float_range(0.0, 1.0), default=0.5,
+        help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)",
     )
     p.add_argument(
         "--allow-missing",
@@ -74,9 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-gs", action="store_true", help="ignore clusters/ even when present")
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=int_range(1),
         default=DEFAULT_MAX_PIXELS,
-        help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS})",
+        help=f"refuse images with more pixels (>= 1, default {DEFAULT_MAX_PIXELS})",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--per-class", action="store_true", help="also print the per-class table")
@@ -179,15 +184,12 @@ def per_class_csv(res: ScoreResult) -> str:
 def run(args: argparse.Namespace) -> int:
     from goss_bench.scoring import score
 
-    if args.workers is None:
-        from goss_bench.pool import default_workers
-
-        args.workers = default_workers()
-    if args.workers < 1:
-        raise GossInputError(f"--workers must be >= 1, got {args.workers}")
-    if not 0.0 <= args.lam <= 1.0:
-        raise GossInputError(f"--lam must be in [0, 1], got {args.lam}")
-    if args.image_stats and not args.json:
+    outputs = {flag: getattr(args, flag[2:].replace("-", "_"))
+               for flag in ("--json", "--csv-per-class", "--per-image")}
+    for flag, path in outputs.items():
+        if path is not None:  # checked before any work: '' or a folder is an error
+            check_output_file(path, flag)
+    if args.image_stats and args.json is None:
         raise GossInputError("--image-stats needs --json FILE")
     kwargs: dict[str, Any] = dict(
         num_known=args.num_known,
@@ -199,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         void_as_unknown=args.void_as_unknown,
         fpr95=args.fpr95,
         oss_per_image=args.oss_per_image,
-        per_image=bool(args.per_image),
+        per_image=args.per_image is not None,
         use_scores=False if args.no_oss else None,
         use_clusters=False if args.no_gs else None,
         max_pixels=args.max_pixels,
@@ -244,11 +246,11 @@ def _write_outputs(
     args: argparse.Namespace, res: ScoreResult, d: dict[str, Any], extra: str = ""
 ) -> None:
     per_image = d.pop("per_image", None)
-    if args.json:
+    if args.json is not None:
         write_text_atomic(Path(args.json), json.dumps(d, indent=2) + "\n")
-    if args.csv_per_class:
+    if args.csv_per_class is not None:
         write_text_atomic(Path(args.csv_per_class), per_class_csv(res))
-    if args.per_image:
+    if args.per_image is not None:
         write_text_atomic(
             Path(args.per_image), "".join(json.dumps(r) + "\n" for r in per_image or [])
         )

@@ -19,13 +19,13 @@ gives the same intervals on every machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from goss_bench.diagnostics.image_stats import ImageStats
-from goss_bench.diagnostics.summary import metric_names, summarise
+from goss_bench.diagnostics.summary import OSS_METRICS, metric_names, summarise
 from goss_bench.errors import GossInputError
 
 BLOCK = 100
@@ -84,12 +84,12 @@ def _check_exact(stats: ImageStats) -> None:
 
 
 def weighted_totals(
-    stats: ImageStats, weights: np.ndarray
+    stats: ImageStats, weights: np.ndarray, with_oss: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Column sums of each weighted resample: float64 (m, width), (m, 2, OSS_BINS)."""
     totals = weights @ stats.rows.astype(np.float64)
     oss = None
-    if stats.oss is not None:
+    if stats.oss is not None and with_oss:
         flat = stats.oss.reshape(stats.num_images, -1)
         acc = np.zeros((weights.shape[0], flat.shape[1]))
         for i in range(0, stats.num_images, _IMAGE_CHUNK):
@@ -183,19 +183,21 @@ def paired_comparison(
     num: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    metrics: Sequence[str] | None = None,
 ) -> list[Difference]:
-    """B - A for every metric both tables have (see the module docstring)."""
+    """B - A for every metric both tables have, or only ``metrics`` (module docstring)."""
     _check_options(num, level)
     align(a, b)
     _check_exact(a)
     _check_exact(b)
-    names = common_metrics(a, b)
+    names = [m for m in common_metrics(a, b) if metrics is None or m in metrics]
+    oss = any(m in OSS_METRICS for m in names)
     n = a.num_images
     pa, pb = full_sample(a), full_sample(b)
     diffs: dict[str, list[np.ndarray]] = {m: [] for m in names}
     for w in resample_weights(n, num, seed):
-        sa = summarise(a, *weighted_totals(a, w))
-        sb = summarise(b, *weighted_totals(b, w))
+        sa = summarise(a, *weighted_totals(a, w, oss), skip_oss=not oss)
+        sb = summarise(b, *weighted_totals(b, w, oss), skip_oss=not oss)
         for m in names:
             diffs[m].append(sb[m] - sa[m])
     observed = {m: float(pb[m][0] - pa[m][0]) for m in names}

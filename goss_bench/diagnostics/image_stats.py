@@ -97,38 +97,38 @@ class StatsLayout:
         return max(s.stop for s in self.blocks.values())
 
 
-def image_row(layout: StatsLayout, acc: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """The row of one image, from an accumulator that holds exactly that image.
+def image_row(num_known: int, st: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """The row of one image from the scorer's per-image statistics.
 
     Args:
-        acc: a :class:`goss_bench.metrics.accumulator.GossAccumulator` after one ``add``.
+        st: a :class:`goss_bench.metrics.accumulator.ImageStats` (what
+            ``GossAccumulator.image_stats`` returns for one image).
 
     Returns:
-        ``(row, oss)``: int64 (width,) and int32 (2, OSS_BINS) or None.
+        ``(row, oss)``: int64 (width,) for ``StatsLayout(N, has scores, has
+        clusters)`` and int32 (2, OSS_BINS) coarse score histograms or None.
     """
-    n = layout.num_known
+    n = num_known
+    layout = StatsLayout(n, st.oss_hist is not None, st.gs is not None)
     b = layout.blocks
+    pq = st.pq
     row = np.zeros(layout.width, dtype=np.int64)
-    row[b["tp"]] = acc.tp
-    row[b["fp"]] = acc.fp
-    row[b["fn"]] = acc.fn
-    row[b["iou"]] = [quantise_fixed(v) for v in acc.iou_fixed]
-    conf = np.asarray(acc.conf)
+    row[b["tp"]] = pq.tp
+    row[b["fp"]] = pq.fp
+    row[b["fn"]] = pq.fn
+    row[b["iou"]] = [quantise_fixed(v) for v in pq.iou_fixed]
+    conf = np.asarray(pq.conf)
     diag = np.diagonal(conf)[:n]
     row[b["sem_tp"]] = diag
     row[b["sem_fn"]] = conf[:n, :].sum(axis=1) - diag
     row[b["sem_fp"]] = conf[: n + 1, :n].sum(axis=0) - diag
     oss = None
     if layout.has_oss:
-        if acc.oss_hist is None:
-            raise GossInputError("per-image statistics: an image has no scores")
-        oss = coarse_histogram(acc.oss_hist)
-        sums = [quantise_fixed(v) for v in acc.oss_image_sums]
-        row[b["oss_img"]] = [*sums, acc.oss_image_count]
+        oss = coarse_histogram(st.oss_hist)
+        if st.oss_fixed is not None:
+            row[b["oss_img"]] = [*(quantise_fixed(v) for v in st.oss_fixed.tolist()), 1]
     if layout.has_gs:
-        g = acc.gs
-        if g is None:
-            raise GossInputError("per-image statistics: an image has no clusters")
+        g = st.gs
         row[b["gs"]] = [
             g.tp,
             g.fp,

@@ -53,7 +53,11 @@ def class_pq(stats: ImageStats, totals: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def summarise(
-    stats: ImageStats, totals: np.ndarray, oss_totals: np.ndarray | None = None
+    stats: ImageStats,
+    totals: np.ndarray,
+    oss_totals: np.ndarray | None = None,
+    *,
+    skip_oss: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every headline metric of B resamples.
 
@@ -61,6 +65,8 @@ def summarise(
         stats: the table (for its layout and options).
         totals: float64 (B, width): column sums of each resample (integers).
         oss_totals: float64 (B, 2, OSS_BINS) summed coarse score histograms.
+        skip_oss: leave out AUROC, AUPR and FPR95 (their per-resample curves are
+            the costly part).
 
     Returns:
         metric name -> float64 (B,) in [0, 1], NaN where undefined.
@@ -89,7 +95,7 @@ def summarise(
         "RQ_uk": c["rq"][:, n],
         "mIoU": _miou(stats, totals),
     }
-    if stats.layout.has_oss:
+    if stats.layout.has_oss and not skip_oss:
         out.update(_oss(stats, totals, oss_totals))
     if stats.layout.has_gs:
         out.update(_gs(stats, totals))

@@ -98,12 +98,17 @@ class GossAccumulator:
         class_names: optional names of the N known classes (for reports).
         void_as_unknown: OSS only: count GT void pixels as unknown (authors' evaluator).
         keep_per_image: keep a small per-image record (for ``--per-image``).
+        keep_image_rows: keep each image's statistics as a compact integer row
+            (``image_rows``: (stem, row, coarse score histogram) per image, see
+            :mod:`goss_bench.diagnostics.image_stats`; about 1.1 KiB per image
+            for N = 20, plus 10 KiB with scores) for bootstrap intervals.
     """
 
     num_known: int
     class_names: list[str] | None = None
     void_as_unknown: bool = False
     keep_per_image: bool = False
+    keep_image_rows: bool = False
     num_images: int = 0
     tp: np.ndarray = field(init=False)
     fp: np.ndarray = field(init=False)
@@ -116,6 +121,7 @@ class GossAccumulator:
     oss_image_count: int = field(init=False, default=0)
     gs: _GSTotals | None = field(init=False, default=None)
     per_image: list[dict[str, Any]] = field(init=False)
+    image_rows: list[tuple[str | None, np.ndarray, np.ndarray | None]] = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.num_known
@@ -131,6 +137,7 @@ class GossAccumulator:
         self.conf = np.zeros((n + 2, n + 2), dtype=np.int64)
         self.oss_image_sums = [0, 0, 0, 0]
         self.per_image = []
+        self.image_rows = []
 
     # ------------------------------------------------------------------ add
     def add(
@@ -245,6 +252,10 @@ class GossAccumulator:
             self.gs.add(stats.gs)
         if self.keep_per_image:
             self.per_image.append(self._image_record(stats.stem, pq))
+        if self.keep_image_rows:
+            from goss_bench.diagnostics.image_stats import image_row
+
+            self.image_rows.append((stats.stem, *image_row(self.num_known, stats)))
 
     def _image_record(self, stem: str | None, stats: PQImageStats) -> dict[str, Any]:
         n = self.num_known
@@ -295,6 +306,7 @@ class GossAccumulator:
                 self.gs = _GSTotals()
             self.gs.add(other.gs)
         self.per_image.extend(other.per_image)
+        self.image_rows.extend(other.image_rows)
         return self
 
     # --------------------------------------------------------------- result

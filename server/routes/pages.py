@@ -15,7 +15,7 @@ from server.db import Database
 from server.deps import CSRF_COOKIE, SESSION_COOKIE, DbDep, SettingsDep, session_team
 from server.fastpath import cache_key
 from server.models import LOWER_IS_BETTER, METRIC_COLUMNS
-from server.plots import scatter_svg
+from server.plots import curves_svg, scatter_svg
 from server.services import (
     AuthError,
     LimitError,
@@ -36,6 +36,7 @@ from server.services import (
     submission_view,
     team_submissions,
 )
+from server.significance import significance_marks
 from server.uploads import check_before_body, receive_upload
 
 router = APIRouter(include_in_schema=False)
@@ -119,9 +120,14 @@ def _leaderboard_page(request: Request, name: str, db: Database, sort: str) -> H
             if e.submission.gq_kn is not None and e.submission.gq_uk is not None
         ]
         plot = scatter_svg(pts) if pts else None
+    # paired bootstrap of consecutive rows in GQ order (per-image data stays on the server)
+    marks = {}
+    if access(b).scores and sort == "GQ":
+        marks = significance_marks(request.app.state.settings, entries)
     return _render(
         request,
         "leaderboard.html",
+        marks=marks,
         bench=b,
         entries=entries,
         sort=sort,
@@ -150,11 +156,14 @@ def submission_page(request: Request, sub_id: int, db: DbDep, settings: Settings
         if sub.gq_kn is not None and sub.gq_uk is not None and all(e.submission.id != sub.id for e in entries):
             pts.append((sub.gq_kn, sub.gq_uk, f"{sub.team.name}: {sub.method} (this submission)", True))
         plot = scatter_svg(pts)
+    diag = (view.get("result") or {}).get("diagnostics") or {}
+    curves = curves_svg(diag["oss_curve"]) if diag.get("oss_curve") else None
     panels: list[str] = []
     if acc.panels and settings.panels > 0:
         panels = benchmark_layout(b).stems[: settings.panels]
     return _render(
         request, "submission.html", sub=view, bench=b, plot=plot, panels=panels,
+        diag=diag, curves=curves,
         metric_labels=METRIC_LABELS,
     )
 

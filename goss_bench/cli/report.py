@@ -1,0 +1,102 @@
+"""``goss-bench report PRED GT --out DIR``: a self-contained HTML page (DIR/index.html).
+
+Needs matplotlib (``pip install 'goss-bench[report]'``).  Also writes
+DIR/report.json with the numbers shown (fractions 0..1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from goss_bench.errors import GossInputError
+from goss_bench.io import write_text_atomic
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from goss_bench.cli.compare import add_ci_arguments
+
+    p.add_argument("pred", help="prediction folder (semantic/, groups/, optional scores/, clusters/)")
+    p.add_argument("gt", help="GT split directory or folder with semantic/, groups/")
+    p.add_argument("--out", required=True, help="output folder (index.html, report.json)")
+    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
+    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument("--average", choices=["all", "present"], default="all")
+    p.add_argument("--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk")
+    p.add_argument("--fpr95", choices=["first", "nearest"], default="first")
+    p.add_argument("--oss-per-image", action="store_true")
+    p.add_argument("--void-as-unknown", action="store_true")
+    p.add_argument("--allow-missing", action="store_true")
+    p.add_argument("--worst", type=int, default=6, help="worst images to draw (default 6)")
+    add_ci_arguments(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+_DEFAULTS = {
+    "num_known": None, "workers": 1, "average": "all", "lam": 0.5, "fpr95": "first",
+    "oss_per_image": False, "void_as_unknown": False, "allow_missing": False, "worst": 6,
+    "bootstrap": 1000, "seed": 0,
+}
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this report (options that differ from the defaults)."""
+    words = ["goss-bench", "report", args.pred, args.gt, "--out", args.out]
+    for key, default in _DEFAULTS.items():
+        value = getattr(args, key)
+        if value == default:
+            continue
+        flag = "--" + key.replace("_", "-")
+        words += [flag] if value is True else [flag, str(value)]
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def run(args: argparse.Namespace) -> int:
+    from goss_bench.diagnostics.report import build_report, render_html
+
+    if args.workers < 1:
+        raise GossInputError(f"--workers must be >= 1, got {args.workers}")
+    if not 0.0 <= args.lam <= 1.0:
+        raise GossInputError(f"--lam must be in [0, 1], got {args.lam}")
+    if args.worst < 0:
+        raise GossInputError(f"--worst must be >= 0, got {args.worst}")
+    if args.level != 0.95:
+        raise GossInputError("the report shows 95% intervals; --level is not supported here")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise GossInputError(f"{out}: exists and is not a folder")
+    command = _command(args)
+    data = build_report(
+        args.pred,
+        args.gt,
+        command=command,
+        num_known=args.num_known,
+        workers=args.workers,
+        average=args.average,
+        lam=args.lam,
+        allow_missing=args.allow_missing,
+        void_as_unknown=args.void_as_unknown,
+        fpr95=args.fpr95,
+        oss_per_image=args.oss_per_image,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        worst=args.worst,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    page = render_html(data)
+    numbers = {
+        "result": data.result.to_dict(),
+        "intervals": {k: asdict(v) for k, v in data.intervals.items()},
+        "oracle": data.breakdown.to_dict(),
+        "worst": [{"stem": s, "image_score": v} for s, v, _ in data.worst],
+        "command": command,
+        "settings": data.settings,
+    }
+    write_text_atomic(out / "report.json", json.dumps(numbers, indent=2) + "\n")
+    write_text_atomic(out / "index.html", page)
+    print(out / "index.html")
+    return 0
