@@ -267,7 +267,7 @@ def accumulate(
     return acc
 
 
-def score(
+def score_and_accumulator(
     pred_dir: str | os.PathLike[str],
     gt_dir: str | os.PathLike[str],
     *,
@@ -286,7 +286,8 @@ def score(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     executor: str | None = None,
     protocol: str = "goss",
-) -> ScoreResult:
+    keep_image_rows: bool = False,
+) -> tuple[ScoreResult, GossAccumulator]:
     """Score a GOSS prediction folder against ground truth.
 
     Args:
@@ -309,6 +310,11 @@ def score(
         protocol: "goss" (default, the corrected definitions) or "authors" (the GOSS
             release's evaluator with its quirks, METRICS.md; it fixes average, lam,
             void_as_unknown, fpr95 and oss_per_image, which must keep their defaults).
+        keep_image_rows: keep per-image statistics in ``acc.image_rows``
+            (:func:`goss_bench.diagnostics.collect.score_with_stats`).
+
+    Returns:
+        The result and the filled accumulator.
 
     Raises:
         GossInputError: with a message naming the offending file.
@@ -338,10 +344,54 @@ def score(
         progress=progress,
         executor=executor,
         protocol=protocol,
+        keep_image_rows=keep_image_rows,
     )
     if protocol == "authors":
         res = acc.result()
     else:
         res = acc.result(average=average, lam=lam, fpr95=fpr95, oss_per_image=oss_per_image)
     res.options.update(pred_dir=str(pred_dir), gt_dir=str(gt_dir), allow_missing=allow_missing)
-    return res
+    return res, acc
+
+
+def score(
+    pred_dir: str | os.PathLike[str],
+    gt_dir: str | os.PathLike[str],
+    *,
+    num_known: int | None = None,
+    workers: int | None = None,
+    average: str = "all",
+    lam: float = 0.5,
+    allow_missing: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
+    void_as_unknown: bool = False,
+    fpr95: str = "first",
+    oss_per_image: bool = False,
+    per_image: bool = False,
+    use_scores: bool | None = None,
+    use_clusters: bool | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    executor: str | None = None,
+    protocol: str = "goss",
+) -> ScoreResult:
+    """Score a GOSS prediction folder against ground truth (arguments as
+    :func:`score_and_accumulator`, which also returns the accumulator)."""
+    return score_and_accumulator(
+        pred_dir,
+        gt_dir,
+        num_known=num_known,
+        workers=workers,
+        average=average,
+        lam=lam,
+        allow_missing=allow_missing,
+        progress=progress,
+        void_as_unknown=void_as_unknown,
+        fpr95=fpr95,
+        oss_per_image=oss_per_image,
+        per_image=per_image,
+        use_scores=use_scores,
+        use_clusters=use_clusters,
+        max_pixels=max_pixels,
+        executor=executor,
+        protocol=protocol,
+    )[0]

@@ -15,7 +15,7 @@ import numpy as np
 from goss_bench.diagnostics.image_stats import OSS_BINS, ImageStats, StatsLayout
 from goss_bench.errors import GossInputError
 from goss_bench.io import DEFAULT_MAX_PIXELS
-from goss_bench.metrics.accumulator import AVERAGES, FPR95_RULES, GossAccumulator
+from goss_bench.metrics.accumulator import GossAccumulator
 from goss_bench.result import ScoreResult
 
 _OPTIONS = ("average", "lam", "fpr95", "oss_per_image", "void_as_unknown")
@@ -65,26 +65,24 @@ def score_with_stats(
     progress: bool | Callable[[int, int], None] = False,
 ) -> tuple[ScoreResult, ImageStats]:
     """Like :func:`goss_bench.scoring.score`, also returning the per-image table."""
-    from goss_bench.scoring import accumulate
+    from goss_bench.scoring import score_and_accumulator
 
-    if average not in AVERAGES:
-        raise GossInputError(f"average must be one of {AVERAGES}, got {average!r}")
-    if fpr95 not in FPR95_RULES:
-        raise GossInputError(f"fpr95 must be one of {FPR95_RULES}, got {fpr95!r}")
-    acc = accumulate(
+    res, acc = score_and_accumulator(
         pred_dir,
         gt_dir,
         num_known=num_known,
         workers=workers,
+        average=average,
+        lam=lam,
         allow_missing=allow_missing,
         void_as_unknown=void_as_unknown,
-        keep_per_image=per_image,
+        fpr95=fpr95,
+        oss_per_image=oss_per_image,
+        per_image=per_image,
         use_scores=use_scores,
         use_clusters=use_clusters,
         max_pixels=max_pixels,
         progress=progress,
         keep_image_rows=True,
     )
-    res = acc.result(average=average, lam=lam, fpr95=fpr95, oss_per_image=oss_per_image)
-    res.options.update(pred_dir=str(pred_dir), gt_dir=str(gt_dir), allow_missing=allow_missing)
     return res, table_from_accumulator(acc, res.options)
