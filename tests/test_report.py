@@ -83,3 +83,36 @@ def test_report_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["report", "p", "g", "--out", "o", "--workers", "0"], "--workers"),
+        (["report", "p", "g", "--out", "o", "--worst", "-1"], "--worst"),
+        (["report", "p", "g", "--out", "o", "--lam", "nan"], "--lam"),
+        (["report", "p", "g", "--out", "o", "--num-known", "0"], "--num-known"),
+        (["oracle", "p", "g", "--workers", "-1"], "--workers"),
+        (["oracle", "p", "g", "--lam", "2"], "--lam"),
+        (["oracle", "p", "g", "--num-known", "-3"], "--num-known"),
+    ],
+)
+def test_report_and_oracle_flags_use_the_shared_ranges(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument {flag}: " in err and "Traceback" not in err
+
+
+def test_oracle_and_report_check_outputs_before_work(tmp_path, capsys):
+    pred, gt = make_report_inputs(tmp_path)
+    (tmp_path / "file").write_text("x")
+    for argv in (
+        ["oracle", str(pred), str(gt), "--json", "", "--quiet"],
+        ["oracle", str(pred), str(gt), "--json", str(tmp_path), "--quiet"],
+        ["report", str(pred), str(gt), "--out", str(tmp_path / "file"), "--quiet"],
+        ["report", str(pred), str(gt), "--out", str(tmp_path / "file" / "sub"), "--quiet"],
+    ):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, argv

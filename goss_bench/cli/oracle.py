@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
+from goss_bench.validate.files import check_output_file
+from goss_bench.validate.flags import add_workers_argument, float_range, int_range
+from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 LABELS = {
     "identification": "(a) identification",
@@ -22,10 +24,12 @@ LABELS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pred", help="prediction folder (semantic/, groups/)")
     p.add_argument("gt", help="GT split directory or folder with semantic/, groups/")
-    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
-    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_workers_argument(p)
     p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk")
+    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
+                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
     p.add_argument("--allow-missing", action="store_true")
     p.add_argument("--json", metavar="FILE", help="write the breakdown as JSON (fractions 0..1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -75,10 +79,8 @@ def format_breakdown(bd: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     from goss_bench.diagnostics.oracle import oracle_breakdown
 
-    if args.workers < 1:
-        raise GossInputError(f"--workers must be >= 1, got {args.workers}")
-    if not 0.0 <= args.lam <= 1.0:
-        raise GossInputError(f"--lam must be in [0, 1], got {args.lam}")
+    if args.json is not None:  # checked before any work: '' or a folder is an error
+        check_output_file(args.json, "--json")
     bd = oracle_breakdown(
         args.pred,
         args.gt,

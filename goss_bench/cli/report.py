@@ -11,10 +11,12 @@ import json
 import shlex
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
+from goss_bench.validate.files import check_output_dir
+from goss_bench.validate.flags import add_workers_argument, float_range, int_range
+from goss_bench.validate.labels import MAX_NUM_KNOWN
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,15 +25,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pred", help="prediction folder (semantic/, groups/, optional scores/, clusters/)")
     p.add_argument("gt", help="GT split directory or folder with semantic/, groups/")
     p.add_argument("--out", required=True, help="output folder (index.html, report.json)")
-    p.add_argument("--num-known", type=int, default=None, help="N, when GT has no split.json")
-    p.add_argument("--workers", type=int, default=1, help="number of processes (default 1)")
+    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_workers_argument(p)
     p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float, default=0.5, help="GQ = lam*GQ_kn + (1-lam)*GQ_uk")
+    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
+                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
     p.add_argument("--fpr95", choices=["first", "nearest"], default="first")
     p.add_argument("--oss-per-image", action="store_true")
     p.add_argument("--void-as-unknown", action="store_true")
     p.add_argument("--allow-missing", action="store_true")
-    p.add_argument("--worst", type=int, default=6, help="worst images to draw (default 6)")
+    p.add_argument("--worst", type=int_range(0), default=6,
+                   help="worst images to draw (>= 0, default 6)")
     add_ci_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -58,17 +63,9 @@ def _command(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from goss_bench.diagnostics.report import build_report, render_html
 
-    if args.workers < 1:
-        raise GossInputError(f"--workers must be >= 1, got {args.workers}")
-    if not 0.0 <= args.lam <= 1.0:
-        raise GossInputError(f"--lam must be in [0, 1], got {args.lam}")
-    if args.worst < 0:
-        raise GossInputError(f"--worst must be >= 0, got {args.worst}")
     if args.level != 0.95:
         raise GossInputError("the report shows 95% intervals; --level is not supported here")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise GossInputError(f"{out}: exists and is not a folder")
+    out = check_output_dir(args.out, "--out")
     command = _command(args)
     data = build_report(
         args.pred,
