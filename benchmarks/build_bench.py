@@ -7,11 +7,14 @@ busy machine):
 
 * images/s of ``build_split`` (split manual-20-60) with 1 and 2 workers, and the
   speed-up (target >= 1.7x, needs two idle cores);
-* the time of only decoding every input PNG and encoding every output PNG
-  (same arrays, same PNG reader and writer as the builder, one process) and the
-  builder's ratio to it (target <= 1.3x); decoding with Pillow alone for comparison
-  (goss-bench decodes with imagecodecs when installed; it writes with Pillow, which
-  encodes as fast as imagecodecs at zlib level 1 in our measurements);
+* the time of only decoding every input PNG and encoding and writing every
+  output PNG (same arrays, same PNG reader and writer as the builder:
+  ``read_label_png``, ``encode_label_png`` + ``write_bytes_atomic``; one process)
+  and the builder's ratio to it (target <= 1.3x); for comparison, decoding with
+  Pillow alone and encoding with Pillow (``write_label_png``, adaptive filters,
+  zlib level 1: the builder's writer before issue 16). goss-bench decodes with
+  imagecodecs and compresses with its zlib-ng when installed (the ``fast``
+  extra), else with Pillow and Python's zlib; the line "codecs" says which;
 * whether the 1- and 2-worker outputs are byte-identical;
 * the projected time for the full COCO-Stuff (123,287 maps) on 16 workers.
 
@@ -41,7 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import datagen  # noqa: E402
 
 from goss_bench.builder import build_split  # noqa: E402
-from goss_bench.io import read_label_png, write_label_png  # noqa: E402
+from goss_bench.io import (  # noqa: E402
+    deflate_backend,
+    encode_label_png,
+    read_label_png,
+    write_bytes_atomic,
+    write_label_png,
+)
 
 FULL_COCO = 123_287
 
@@ -78,19 +87,26 @@ def time_build(root: Path, out: Path, workers: int, repeat: int) -> tuple[float,
     return best, best_cpu
 
 
-def time_decode_encode(root: Path, built: Path, scratch: Path, repeat: int) -> tuple[float, float]:
-    """Best (wall, CPU) seconds of decoding every input and encoding every output."""
+def time_decode_encode(
+    root: Path, built: Path, scratch: Path, repeat: int, *, pillow: bool = False
+) -> tuple[float, float]:
+    """Best (wall, CPU) seconds of decoding every input and encoding + writing every
+    output with the builder's reader and writer (``pillow``: Pillow's writer)."""
     inputs = sorted((root / "stuffthingmaps_trainval2017").glob("*/*.png"))
     outputs = sorted(p for p in built.glob("*/*/*.png"))
     arrays = [read_label_png(p, bits=(8, 16)) for p in outputs]
     best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
         t0, c0 = time.perf_counter(), _cpu()
         for p in inputs:
             read_label_png(p)
         for i, a in enumerate(arrays):
-            write_label_png(scratch / f"{i}.png", a)
+            if pillow:
+                write_label_png(scratch / f"{i}.png", a)
+            else:
+                write_bytes_atomic(scratch / f"{i}.png", encode_label_png(a))
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, _cpu() - c0)
     return best, best_cpu
@@ -132,14 +148,25 @@ def main() -> int:
             for p in (work / "out2").rglob("*") if p.is_file()
         )
         base, cbase = time_decode_encode(root, work / "out1", work / "scratch", args.repeat)
+        pbase, cpbase = time_decode_encode(root, work / "out1", work / "scratch", args.repeat,
+                                           pillow=True)
         t_pil = time_pillow_decode(root, args.repeat)
         n_out = sum(1 for _ in (work / "out1").glob("*/*/*.png"))
         n = args.n
         load = os.getloadavg()[0]
         print(f"inputs: {n} maps; outputs written: {n_out} PNGs; CPUs: {os.cpu_count()}, "
               f"load average {load:.1f}")
+        try:
+            import imagecodecs  # noqa: F401
+
+            decoder = "imagecodecs (libpng)"
+        except ImportError:
+            decoder = "Pillow"
+        print(f"codecs: decode {decoder}, encode goss-bench with {deflate_backend()} deflate")
         print(f"decode inputs + encode outputs : {base:7.2f} s wall ({n / base:6.1f} images/s), "
               f"{cbase:7.2f} s CPU")
+        print(f"  the same, Pillow encoder     : {pbase:7.2f} s wall ({n / pbase:6.1f} images/s), "
+              f"{cpbase:7.2f} s CPU")
         print(f"decode inputs only, Pillow     : {t_pil:7.2f} s wall")
         print(f"build, 1 worker                : {t1:7.2f} s wall ({n / t1:6.1f} images/s), "
               f"{c1:7.2f} s CPU")
@@ -147,6 +174,7 @@ def main() -> int:
               f"{c2:7.2f} s CPU")
         print(f"ratio build (1 worker) / decode+encode: wall {t1 / base:.2f}x, CPU {c1 / cbase:.2f}x "
               "(target <= 1.3x)")
+        print(f"  (against the Pillow-encoder baseline: wall {t1 / pbase:.2f}x, CPU {c1 / cpbase:.2f}x)")
         print(f"speed-up 1 -> 2 workers (wall): {t1 / t2:.2f}x (target >= 1.8x; needs 2 idle cores)")
         print(f"1-worker and 2-worker outputs byte-identical: {same}")
         per_img = c1 / n

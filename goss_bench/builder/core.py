@@ -115,6 +115,13 @@ def scan(raw: np.ndarray, tables: LabelTables) -> int:
     return int(np.take(tables.status, raw).max()) if raw.size else STATUS_OK
 
 
+def scan_histogram(hist: np.ndarray, tables: LabelTables) -> int:
+    """:func:`scan` from the map's :func:`raw_histogram` (the largest status of a
+    value present); the builder computes the histogram anyway."""
+    present = np.asarray(hist)[:256] > 0
+    return int(tables.status[present].max()) if present.any() else STATUS_OK
+
+
 def structure(connectivity: int) -> np.ndarray:
     """ndimage structuring element: 8-connectivity = 3x3 ones, 4 = cross."""
     if connectivity == 8:

@@ -14,12 +14,17 @@ returns an *image record* (a JSON-serialisable dict stored in manifest.json)::
 a ``reason``) or ``"bad"`` (with ``path`` and ``error``). A previous record whose
 input hash matches and whose output files still have the recorded sha256 is
 returned unchanged (resume).
+
+Each input file is read once (its bytes are hashed and decoded), and each
+output is encoded in memory (:func:`goss_bench.io.encode_label_png`), hashed
+and written atomically: no file is read back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,7 @@ from goss_bench.builder.readers import (
 )
 from goss_bench.builder.sources import WorkItem
 from goss_bench.errors import GossInputError
-from goss_bench.io import write_label_png
+from goss_bench.io import encode_label_png, write_bytes_atomic
 from goss_bench.splits import Rules
 from goss_bench.validate.files import read_bytes_file
 
@@ -88,17 +93,21 @@ def _read_bytes(path: str) -> bytes:
     return read_bytes_file(path, "label map")  # regular files only: a FIFO would hang
 
 
-def _input_digest(item: WorkItem) -> tuple[str, Any]:
+def _input_digest(item: WorkItem) -> tuple[str, tuple[bytes, bytes | None] | None]:
+    """sha256 of the inputs, and the bytes read (label, instance) for decoding."""
     h = hashlib.sha256()
     if item.json_ann is not None:
         hgt, wid, stuff, thing, _ = item.json_ann
         h.update(json.dumps([hgt, wid, stuff, thing], sort_keys=True).encode("utf-8"))
         return h.hexdigest(), None
     assert item.label is not None
-    h.update(_read_bytes(item.label))
+    label = _read_bytes(item.label)
+    h.update(label)
+    instance = None
     if item.instance is not None:
-        h.update(_read_bytes(item.instance))
-    return h.hexdigest(), None
+        instance = _read_bytes(item.instance)
+        h.update(instance)
+    return h.hexdigest(), (label, instance)
 
 
 def _outputs_verified(out: str, rec: Record) -> bool:
@@ -114,19 +123,26 @@ def _outputs_verified(out: str, rec: Record) -> bool:
     return True
 
 
-def _read_raw(ctx: Context, item: WorkItem) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_raw(
+    ctx: Context, item: WorkItem, payload: tuple[bytes, bytes | None] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     want_inst = ctx.rules.unknown_groups == "instances" and item.subset == "test"
     if item.json_ann is not None:
         hgt, wid, stuff, thing, where = item.json_ann
         return rasterize_coco(hgt, wid, stuff, thing, where=where, with_instances=want_inst)
-    assert item.label is not None
+    assert item.label is not None and payload is not None
+    label, instance = payload
     if ctx.dataset == "cityscapes":
-        return read_cityscapes(item.label, item.instance if want_inst else None)
-    return read_coco_png(item.label, contiguous=item.contiguous), None
+        if not want_inst:
+            return read_cityscapes(item.label, None, label_data=label)
+        return read_cityscapes(item.label, item.instance, label_data=label, instance_data=instance)
+    return read_coco_png(item.label, contiguous=item.contiguous, data=label), None
 
 
-def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record:
-    raw, inst = _read_raw(ctx, item)
+def _convert(
+    ctx: Context, item: WorkItem, digest: str, payload: tuple[bytes, bytes | None] | None
+) -> Record:
+    raw, inst = _read_raw(ctx, item, payload)
     where = item.input_path
     h, w = raw.shape
     if item.image is not None:  # no photo: the size comes from the label map
@@ -136,9 +152,10 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
                 f"{where}: label map is {w}x{h} but its image {item.image} is {iw}x{ih}"
             )
     t = ctx.tables
-    status = core.scan(raw, t)
+    hist = core.raw_histogram(raw)
+    status = core.scan_histogram(hist, t)
     if status == core.STATUS_INVALID:
-        core.check_values(raw, t, core.raw_histogram(raw), where)  # raises, naming the values
+        core.check_values(raw, t, hist, where)  # raises, naming the values
     has_unknown = status == core.STATUS_UNKNOWN
     rec: Record = {
         "subset": item.subset,
@@ -150,7 +167,6 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
     if item.subset == "train":
         if ctx.rules.train_images == "without-unknown" and has_unknown:
             return {**rec, "status": "excluded", "reason": "has unknown pixels", "files": {}}
-        hist = core.raw_histogram(raw)
         sem = core.convert_train(raw, t)
         rel = f"train/semantic/{item.stem}.png"
         files = {rel: _write(ctx.out, rel, sem)}
@@ -161,7 +177,6 @@ def _convert(ctx: Context, item: WorkItem, digest: str, _payload: Any) -> Record
 
     if ctx.rules.test_images == "with-unknown" and not has_unknown:
         return {**rec, "status": "excluded", "reason": "no unknown pixels", "files": {}}
-    hist = core.raw_histogram(raw)
     maps = core.convert_test(raw, t, ctx.rules, inst, hist)
     kept_hist = hist - maps.dropped_pixels
     per_id = np.zeros(256, np.int64)
@@ -192,6 +207,7 @@ def _pairs(per_id: np.ndarray, n: int) -> list[list[int]]:
 
 
 def _write(out: str, rel: str, arr: np.ndarray) -> str:
-    path = Path(out) / rel
-    write_label_png(path, arr)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Encode ``arr``, write it atomically to ``out/rel``; the sha256 of the bytes written."""
+    data = encode_label_png(arr)
+    write_bytes_atomic(os.path.join(out, rel), data)
+    return hashlib.sha256(data).hexdigest()

@@ -25,7 +25,7 @@ import numpy as np
 from goss_bench.datasets import cityscapes as cs
 from goss_bench.datasets import coco
 from goss_bench.errors import GossInputError
-from goss_bench.io import read_label_png, read_png_header
+from goss_bench.io import label_png_from_bytes, read_label_png, read_png_header
 from goss_bench.validate.coco_json import check_coco_json
 from goss_bench.validate.files import load_json_file
 from goss_bench.validate.photos import photo_size
@@ -44,14 +44,18 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     return photo_size(p)  # header only; regular file, size limit, no DecompressionBombError
 
 
-def read_coco_png(path: str | os.PathLike[str], *, contiguous: bool = False) -> np.ndarray:
+def read_coco_png(
+    path: str | os.PathLike[str], *, contiguous: bool = False, data: bytes | None = None
+) -> np.ndarray:
     """A stuffthingmaps PNG (8-bit, values 0..181 and 255) as uint8 (H, W).
+
+    ``data``: the file's bytes when already read (decoded instead of reading ``path``).
 
     With ``contiguous`` the file holds contiguous ids (mmseg ``*_labelTrainIds.png``,
     MaskFormer ``stuffthingmaps_detectron2``: 0..170, 255 = unlabeled), converted back
     to stuffthingmaps values through the label table (:func:`goss_bench.labels.contiguous_ids`).
     """
-    raw = read_label_png(path, bits=(8,), what="COCO-Stuff label map")
+    raw = _read_png(path, data, bits=(8,), what="COCO-Stuff label map")
     if not contiguous:
         return raw
     out = np.take(_contiguous_to_png(), raw)
@@ -80,18 +84,24 @@ def _contiguous_to_png() -> np.ndarray:
 
 
 def read_cityscapes(
-    label_path: str | os.PathLike[str], instance_path: str | os.PathLike[str] | None = None
+    label_path: str | os.PathLike[str],
+    instance_path: str | os.PathLike[str] | None = None,
+    *,
+    label_data: bytes | None = None,
+    instance_data: bytes | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """A ``_gtFine_labelIds.png`` (and optionally its ``_gtFine_instanceIds.png``).
+
+    ``label_data``, ``instance_data``: the files' bytes when already read.
 
     Returns:
         raw uint8 (H, W) label ids, and int32 (H, W) instance map (the instanceIds
         value where it is >= 1000, i.e. id * 1000 + k; 0 elsewhere) or None.
     """
-    raw = read_label_png(label_path, bits=(8,), what="Cityscapes labelIds map")
+    raw = _read_png(label_path, label_data, bits=(8,), what="Cityscapes labelIds map")
     if instance_path is None:
         return raw, None
-    ids = read_label_png(instance_path, bits=(8, 16), what="Cityscapes instanceIds map")
+    ids = _read_png(instance_path, instance_data, bits=(8, 16), what="Cityscapes instanceIds map")
     if ids.shape != raw.shape:
         raise GossInputError(
             f"{instance_path}: size {ids.shape[1]}x{ids.shape[0]} differs from "
@@ -105,6 +115,14 @@ def read_cityscapes(
             f"{instance_path}: instance ids disagree with the label ids of {label_path}"
         )
     return raw, np.where(has, inst, 0).astype(np.int32)
+
+
+def _read_png(
+    path: str | os.PathLike[str], data: bytes | None, *, bits: tuple[int, ...], what: str
+) -> np.ndarray:
+    if data is None:
+        return read_label_png(path, bits=bits, what=what)
+    return label_png_from_bytes(data, path, bits=bits, what=what)
 
 
 def load_coco_json(path: str | os.PathLike[str], kind: str | None = None) -> dict[str, Any]:
