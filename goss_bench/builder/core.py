@@ -6,9 +6,12 @@ A *raw* map is the source dataset's own label map, uint8 (H, W):
 * Cityscapes: ``gtFine_labelIds`` label ids 0..33.
 
 :class:`LabelTables` turns a split into 256-entry lookup tables over raw values,
-so every per-pixel mapping is one table lookup. Connected components are
-computed with :func:`scipy.ndimage.label` once per class present, on the bounding
-box of that class only.
+so every per-pixel mapping is one table lookup. The maps are processed as
+horizontal runs (:mod:`goss_bench.builder.runs`): lookups and connected
+components work on the runs and the outputs are painted from them. Maps with
+too many runs for that (noise) take the pixel route: table lookups on the
+pixels and :func:`scipy.ndimage.label` once per class present, on the bounding
+box of that class only. Both give the same arrays.
 
 Numbering (deterministic, independent of workers):
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from goss_bench.builder.runs import Runs, run_components, runs_of
 from goss_bench.errors import GossInputError
 from goss_bench.io import VOID
 from goss_bench.splits import Rules, Split
@@ -148,17 +152,27 @@ def raw_histogram(raw: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(raw)).histogram(), np.int64)
 
 
+def connectivity_of(struct: np.ndarray) -> int | None:
+    """4 or 8 when ``struct`` is one of :func:`structure`'s elements, else None."""
+    for conn in (8, 4):
+        if struct.shape == (3, 3) and np.array_equal(struct != 0, structure(conn)):
+            return conn
+    return None
+
+
 def components_by_class(
     raw: np.ndarray,
     select: np.ndarray,
     struct: np.ndarray,
     hist: np.ndarray | None = None,
+    runs: Runs | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Connected components of every selected class, in one labelling.
 
-    Each class present is labelled with one ``ndimage.label`` call on its bounding
-    box; the per-class numbers are then shifted by a per-class offset through one
-    lookup table.
+    Computed on the map's runs (:func:`goss_bench.builder.runs.run_components`;
+    ``runs``: those of ``raw`` when already computed) when ``struct`` is a
+    4- or 8-connectivity element and the map is not noise-like, else by
+    :func:`components_by_class_ndimage`; both number the components the same way.
 
     Args:
         raw: uint8 (H, W) raw map.
@@ -172,6 +186,35 @@ def components_by_class(
         raw value, then raster order of the first pixel; 0 for unselected pixels.
         cls int32 (M + 1,): raw value of each component (cls[0] = -1).
         Raises GossInputError when M > 65535.
+    """
+    if select[VOID]:
+        raise ValueError("raw value 255 cannot be labelled (it is the background)")
+    conn = connectivity_of(struct)
+    if runs is None and conn is not None:
+        runs = runs_of(raw)
+    if runs is None or conn is None:
+        return components_by_class_ndimage(raw, select, struct, hist)
+    label, cls = run_components(runs, select, conn)
+    _check_regions(cls.size - 1)
+    return runs.paint(label.astype(np.uint16)), cls
+
+
+def _check_regions(total: int) -> None:
+    if total > 65535:
+        raise GossInputError(f"more than 65535 connected regions in one image ({total})")
+
+
+def components_by_class_ndimage(
+    raw: np.ndarray,
+    select: np.ndarray,
+    struct: np.ndarray,
+    hist: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`components_by_class` on the pixels, for any structuring element.
+
+    Each class present is labelled with one ``ndimage.label`` call on its bounding
+    box; the per-class numbers are then shifted by a per-class offset through one
+    lookup table.
     """
     if select[VOID]:
         raise ValueError("raw value 255 cannot be labelled (it is the background)")
@@ -196,8 +239,7 @@ def components_by_class(
         offset[value] = total
         cls.append(np.full(n, value, np.int32))
         total += n
-    if total > 65535:
-        raise GossInputError(f"more than 65535 connected regions in one image ({total})")
+    _check_regions(total)
     labels = np.take(offset.astype(np.uint16), raw)
     labels += local
     return labels, np.concatenate(cls)
@@ -224,8 +266,13 @@ class TestMaps:
     dropped_pixels: np.ndarray
 
 
-def convert_train(raw: np.ndarray, tables: LabelTables) -> np.ndarray:
-    """Training map, uint8 (H, W): known train ids, 255 for unknown and void pixels."""
+def convert_train(raw: np.ndarray, tables: LabelTables, runs: Runs | None = None) -> np.ndarray:
+    """Training map, uint8 (H, W): known train ids, 255 for unknown and void pixels.
+
+    ``runs``: the runs of ``raw`` when computed (the map is painted from them).
+    """
+    if runs is not None:
+        return runs.paint(tables.train[runs.values])
     return np.take(tables.train, raw)
 
 
@@ -235,6 +282,7 @@ def convert_test(
     rules: Rules,
     instances: np.ndarray | None = None,
     hist: np.ndarray | None = None,
+    runs: Runs | None = None,
 ) -> TestMaps:
     """Test maps (semantic, groups, clusters) of one image.
 
@@ -247,13 +295,24 @@ def convert_test(
             unknown classes with an instance id form one group per instance, the
             other unknown pixels form connected components of their class.
         hist: the raw map's :func:`raw_histogram` when already computed.
+        runs: the raw map's runs (:func:`goss_bench.builder.runs.runs_of`) when
+            computed; None computes them (or takes the pixel route for noise).
     """
     struct = structure(rules.connectivity)
-    clu, clu_cls = components_by_class(raw, tables.cluster, struct, hist)
+    if runs is None:
+        runs = runs_of(raw)
+    clu_run = None
+    if runs is not None:
+        clu_run, clu_cls = run_components(runs, tables.cluster, rules.connectivity)
+        _check_regions(clu_cls.size - 1)
+        clu = runs.paint(clu_run.astype(np.uint16))
+        semantic = runs.paint(tables.test[runs.values])
+    else:
+        clu, clu_cls = components_by_class_ndimage(raw, tables.cluster, struct, hist)
+        semantic = np.take(tables.test, raw)
     m = clu_cls.size - 1
     unk_comp = np.zeros(m + 1, bool)
     unk_comp[1:] = tables.unknown[clu_cls[1:]]
-    semantic = np.take(tables.test, raw)
 
     if rules.unknown_groups == "instances":
         if instances is None:
@@ -263,7 +322,10 @@ def convert_test(
         # groups = the clusters of unknown classes
         grp_of_comp = np.zeros(m + 1, np.uint16)
         grp_of_comp[unk_comp] = np.arange(1, int(unk_comp.sum()) + 1, dtype=np.uint16)
-        grp = np.take(grp_of_comp, clu)
+        if runs is not None and clu_run is not None:
+            grp = runs.paint(grp_of_comp[clu_run])
+        else:
+            grp = np.take(grp_of_comp, clu)
         grp_cls = clu_cls[unk_comp]
         grp_cls = np.concatenate([np.array([-1], np.int32), grp_cls])
 

@@ -38,6 +38,7 @@ from goss_bench.builder.readers import (
     read_cityscapes,
     read_coco_png,
 )
+from goss_bench.builder.runs import runs_of
 from goss_bench.builder.sources import WorkItem
 from goss_bench.errors import GossInputError
 from goss_bench.io import encode_label_png, write_bytes_atomic
@@ -152,7 +153,8 @@ def _convert(
                 f"{where}: label map is {w}x{h} but its image {item.image} is {iw}x{ih}"
             )
     t = ctx.tables
-    hist = core.raw_histogram(raw)
+    runs = runs_of(raw)  # None for noise-like maps: work on the pixels
+    hist = runs.histogram() if runs is not None else core.raw_histogram(raw)
     status = core.scan_histogram(hist, t)
     if status == core.STATUS_INVALID:
         core.check_values(raw, t, hist, where)  # raises, naming the values
@@ -167,7 +169,7 @@ def _convert(
     if item.subset == "train":
         if ctx.rules.train_images == "without-unknown" and has_unknown:
             return {**rec, "status": "excluded", "reason": "has unknown pixels", "files": {}}
-        sem = core.convert_train(raw, t)
+        sem = core.convert_train(raw, t, runs)
         rel = f"train/semantic/{item.stem}.png"
         files = {rel: _write(ctx.out, rel, sem)}
         per_id = np.zeros(256, np.int64)
@@ -177,7 +179,7 @@ def _convert(
 
     if ctx.rules.test_images == "with-unknown" and not has_unknown:
         return {**rec, "status": "excluded", "reason": "no unknown pixels", "files": {}}
-    maps = core.convert_test(raw, t, ctx.rules, inst, hist)
+    maps = core.convert_test(raw, t, ctx.rules, inst, hist, runs)
     kept_hist = hist - maps.dropped_pixels
     per_id = np.zeros(256, np.int64)
     np.add.at(per_id, t.test, kept_hist)
