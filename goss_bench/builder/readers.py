@@ -27,8 +27,8 @@ from goss_bench.datasets import coco
 from goss_bench.errors import GossInputError
 from goss_bench.io import label_png_from_bytes, read_label_png, read_png_header
 from goss_bench.validate.coco_json import check_coco_json
-from goss_bench.validate.files import load_json_file
-from goss_bench.validate.photos import photo_size
+from goss_bench.validate.files import load_json_file, require_regular_file
+from goss_bench.validate.photos import DEFAULT_MAX_PHOTO_PIXELS, photo_size
 
 # raw value of every COCO category id in the JSON files ("other" -> unlabeled)
 _JSON_TO_RAW = {c.id: c.png for c in coco.CLASSES if c.in_coco2017}
@@ -36,12 +36,76 @@ _JSON_TO_RAW[coco.OTHER_ID] = coco.UNLABELED_PNG
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(height, width) of an RGB image (PNG, JPEG, ...), reading only its header."""
+    """(height, width) of an RGB image (PNG, JPEG, ...), reading only its header.
+
+    A JPEG whose header :func:`jpeg_size` reads and whose size is within the photo
+    limits is answered from its first 64 KiB (about 4x faster than opening it with
+    Pillow); every other file, and every JPEG it does not accept, goes through
+    :func:`goss_bench.validate.photos.photo_size`, whose errors name the file.
+    """
     p = Path(path)
-    if p.suffix.lower() == ".png":
+    suffix = p.suffix.lower()
+    if suffix == ".png":
         w, h, _, _ = read_png_header(p)
         return h, w
+    if suffix in (".jpg", ".jpeg"):
+        require_regular_file(p, "image")  # a FIFO would block open()
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(4096)  # headers are usually < 1 KiB; EXIF/ICC can be more
+                size = jpeg_size(head)
+                if size is None and len(head) == 4096:
+                    size = jpeg_size(head + fh.read(_JPEG_HEAD - 4096))
+        except OSError:
+            size = None  # photo_size says why
+        if size is not None and 0 < size[0] * size[1] <= DEFAULT_MAX_PHOTO_PIXELS:
+            return size
     return photo_size(p)  # header only; regular file, size limit, no DecompressionBombError
+
+
+_JPEG_HEAD = 65536
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_SKIP = frozenset((0xC4, 0xCC, 0xDD, 0xFE, *range(0xE0, 0xF0)))  # DHT DAC DRI COM APPn
+
+
+def jpeg_size(head: bytes) -> tuple[int, int] | None:
+    """(height, width) from the start of a JPEG file, or None unless the segments
+    up to the start of scan are well formed: every marker has a length inside
+    ``head``, quantization tables are complete, and there is exactly one frame
+    header, 8-bit with 1, 3 or 4 components (what Pillow accepts). None means
+    "ask Pillow", which also reads the size of such a file or names its fault.
+    """
+    if head[:3] != b"\xff\xd8\xff":
+        return None
+    pos, size, n = 2, None, len(head)
+    while pos + 4 <= n:
+        if head[pos] != 0xFF:
+            return None
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(head[pos + 2 : pos + 4], "big")
+        end = pos + 2 + length
+        if length < 2 or end > n:
+            return None
+        seg = head[pos + 4 : end]
+        if marker == 0xDA:  # start of scan: the header is complete
+            return size
+        if marker in _JPEG_SOF:
+            if size is not None or len(seg) < 6 or seg[0] != 8 or seg[5] not in (1, 3, 4):
+                return None
+            size = (int.from_bytes(seg[1:3], "big"), int.from_bytes(seg[3:5], "big"))
+        elif marker == 0xDB:  # quantization tables: 1 + 64 or 1 + 128 bytes each
+            q = 0
+            while q < len(seg):
+                q += 1 + (64 if seg[q] < 16 else 128)
+            if q != len(seg):
+                return None
+        elif marker not in _JPEG_SKIP:
+            return None
+        pos = end
+    return None
 
 
 def read_coco_png(
