@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 MAX_RUN_FRACTION = 8
@@ -92,40 +92,36 @@ def run_components(
     """
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
-    n_runs = runs.starts.size
-    label = np.zeros(n_runs, np.int64)
-    sel = np.flatnonzero(select[runs.values])  # increasing: raster order
-    if sel.size == 0:
-        return label, np.array([-1], np.int32)
+    starts, values = runs.starts, runs.values
+    n_runs = starts.size
+    chosen = select[values]  # bool (R,)
+    if not chosen.any():
+        return np.zeros(n_runs, np.int64), np.array([-1], np.int32)
     w = runs.shape[1]
-    s = runs.starts[sel]
-    row = s // w
-    below = row > 0
-    i, s, row = sel[below], s[below], row[below]
-    e = s + runs.lengths[i] - 1  # last pixel of the run
+    row = starts // w
+    i = np.flatnonzero(chosen & (row > 0))
+    s, row = starts[i], row[i]
     d = 1 if connectivity == 8 else 0
-    # pixels of the previous row touching the run, and the runs covering them
-    lo = np.maximum(s - w - d, (row - 1) * w)
-    hi = np.minimum(e - w + d, row * w - 1)
-    j0 = np.searchsorted(runs.starts, lo, "right") - 1
-    j1 = np.searchsorted(runs.starts, hi, "right") - 1
-    count = j1 - j0 + 1
+    # pixels of the previous row touching run i, and the runs j0..j1 covering them
+    lo = np.maximum(s - (w + d), (row - 1) * w)
+    hi = np.minimum(s + runs.lengths[i] + (d - 1 - w), row * w - 1)
+    j0 = np.searchsorted(starts, lo, "right") - 1
+    count = np.searchsorted(starts, hi, "right") - j0
     ii = np.repeat(i, count)
-    first = np.cumsum(count) - count  # position of each run's first pair
-    jj = np.arange(ii.size) - np.repeat(first - j0, count)
-    same = runs.values[jj] == runs.values[ii]  # a same-valued neighbour is selected too
+    jj = np.arange(ii.size) - np.repeat(np.cumsum(count) - count - j0, count)
+    same = values[jj] == values[ii]  # a same-valued neighbour is chosen too
     ii, jj = ii[same], jj[same]
-    compact = np.empty(n_runs, np.int64)
-    compact[sel] = np.arange(sel.size)
-    graph = coo_matrix(
-        (np.ones(ii.size, np.int8), (compact[ii], compact[jj])), shape=(sel.size, sel.size)
-    )
+    # ii is sorted: the edges are the rows of a CSR matrix as they come
+    indptr = np.zeros(n_runs + 1, np.int64)
+    np.cumsum(np.bincount(ii, minlength=n_runs), out=indptr[1:])
+    graph = csr_matrix((np.ones(ii.size), jj, indptr), shape=(n_runs, n_runs))
     m, comp = connected_components(graph, directed=False)
     # first run (= first pixel in raster order) of every component
-    _, first_run = np.unique(comp, return_index=True)
-    cls = runs.values[sel[first_run]].astype(np.int32)
-    order = np.lexsort((first_run, cls))
-    rank = np.empty(m, np.int64)
-    rank[order] = np.arange(1, m + 1)
-    label[sel] = rank[comp]
-    return label, np.concatenate([np.array([-1], np.int32), cls[order]])
+    _, first = np.unique(comp, return_index=True)
+    keep = np.flatnonzero(chosen[first])
+    first = first[keep]
+    cls = values[first].astype(np.int32)
+    order = np.lexsort((first, cls))
+    rank = np.zeros(m, np.int64)
+    rank[keep[order]] = np.arange(1, keep.size + 1)
+    return rank[comp], np.concatenate([np.array([-1], np.int32), cls[order]])
