@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import datagen  # noqa: E402
 
+from goss_bench.allocator import tune_allocator  # noqa: E402
 from goss_bench.builder import build_split  # noqa: E402
 from goss_bench.io import (  # noqa: E402
     deflate_backend,
@@ -133,6 +134,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per setting (best is kept)")
     ap.add_argument("--keep", default=None, help="work folder to keep (default: a temp folder)")
     args = ap.parse_args()
+    tune_allocator()  # as the goss-bench CLI does at start-up (inherited by the pool workers)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="goss-build-bench-"))
     try:
         root = work / "coco"

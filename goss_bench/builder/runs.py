@@ -62,16 +62,17 @@ def runs_of(raw: np.ndarray, max_fraction: int = MAX_RUN_FRACTION) -> Runs | Non
     h, w = raw.shape
     if h == 0 or w == 0:
         return None
-    start = np.empty((h, w), bool)
-    start[:, 0] = True
-    np.not_equal(raw[:, 1:], raw[:, :-1], out=start[:, 1:])
+    flat = np.ascontiguousarray(raw).reshape(-1)
+    start = np.empty(h * w, bool)
+    np.not_equal(flat[1:], flat[:-1], out=start[1:])
+    start[::w] = True  # every row starts a run
     if np.count_nonzero(start) * max_fraction > h * w:
         return None
     starts = np.flatnonzero(start)
     lengths = np.empty_like(starts)
     np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
     lengths[-1] = h * w - starts[-1]
-    return Runs((h, w), starts, lengths, raw.reshape(-1)[starts])
+    return Runs((h, w), starts, lengths, flat[starts])
 
 
 def run_components(
