@@ -96,18 +96,18 @@ def time_decode_encode(
     inputs = sorted((root / "stuffthingmaps_trainval2017").glob("*/*.png"))
     outputs = sorted(p for p in built.glob("*/*/*.png"))
     arrays = [read_label_png(p, bits=(8, 16)) for p in outputs]
+    targets = [scratch / p.relative_to(built) for p in outputs]  # the build's folders and names
     best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(parents=True)
         t0, c0 = time.perf_counter(), _cpu()
         for p in inputs:
             read_label_png(p)
-        for i, a in enumerate(arrays):
+        for target, a in zip(targets, arrays, strict=True):
             if pillow:
-                write_label_png(scratch / f"{i}.png", a)
+                write_label_png(target, a)
             else:
-                write_bytes_atomic(scratch / f"{i}.png", encode_label_png(a))
+                write_bytes_atomic(target, encode_label_png(a))
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, _cpu() - c0)
     return best, best_cpu
