@@ -210,3 +210,43 @@ def test_bad_label_file_still_named_in_the_error(coco_root, tmp_path):
     (lab / "000000000001.png").write_bytes(encode_label_png(np.zeros((4, 4), np.uint8))[:-20])
     with pytest.raises(GossInputError, match=r"000000000001\.png"):
         build_split("coco", "manual-20-60", root, tmp_path / "out", test_images="all")
+
+
+# --- listing -----------------------------------------------------------------------
+
+
+def _reference_items(root: Path, require: bool) -> list[tuple[str, str | None, str]]:
+    """The listing before issue 16: pathlib glob and one lexists per photo."""
+    import os
+
+    labels = root / "stuffthingmaps_trainval2017" / "val2017"
+    files = sorted(p for p in labels.glob("*.png") if not p.stem.endswith("_labelTrainIds"))
+    out = []
+    for f in files:
+        photo = root / "val2017" / f"{f.stem}.jpg"
+        out.append((f.stem, str(photo) if require or os.path.lexists(photo) else None, str(f)))
+    return out
+
+
+@pytest.mark.parametrize("photos", ["folder", "missing", "file"])
+def test_coco_listing_equals_glob_and_lexists(tmp_path, photos):
+    from goss_bench.builder.sources import detect_layout, list_items
+
+    root = tmp_path / "coco"
+    labels = root / "stuffthingmaps_trainval2017" / "val2017"
+    labels.mkdir(parents=True)
+    for name in ("000000000002.png", "000000000001.png", ".hidden.png", "x_labelTrainIds.png",
+                 "notes.txt", "a.PNG"):
+        (labels / name).write_bytes(b"")
+    (labels / "dir.png").mkdir()
+    if photos == "folder":
+        (root / "val2017").mkdir()
+        (root / "val2017" / "000000000001.jpg").write_bytes(b"")
+        (root / "val2017" / ".hidden.jpg").symlink_to(tmp_path / "nowhere.jpg")  # broken link
+    elif photos == "file":
+        (root / "val2017").write_bytes(b"")
+    layout = detect_layout("coco", "png", root)
+    for require in (False, True):
+        items = list_items("coco", "png", root, require_images=require, layout=layout)["test"]
+        got = [(it.stem, it.image, it.label) for it in items]
+        assert got == _reference_items(layout.root, require)

@@ -199,12 +199,27 @@ def default_root(dataset: str) -> Path:
     return Path(base) / dataset if base else Path("datasets") / dataset
 
 
-def _coco_label_files(folder: Path, lay: CocoPngLayout) -> list[Path]:
-    if not folder.is_dir():
+def _coco_label_names(folder: Path, lay: CocoPngLayout) -> list[str]:
+    """Sorted names of the layout's label maps in ``folder`` (``*<suffix>.png``;
+    without a suffix, ``*.png`` except ``*_labelTrainIds.png``); [] without the folder."""
+    names = _listdir(folder)
+    if names is None:
         return []
-    if lay.suffix:
-        return sorted(folder.glob(f"*{lay.suffix}.png"))
-    return sorted(p for p in folder.glob("*.png") if not p.stem.endswith(TRAIN_IDS_SUFFIX))
+    end = f"{lay.suffix}.png"
+    return sorted(
+        n for n in names
+        if n.endswith(end) and (lay.suffix or not n[:-4].endswith(TRAIN_IDS_SUFFIX))
+    )
+
+
+def _listdir(folder: Path) -> list[str] | None:
+    """The entry names of ``folder`` (hidden ones included), None when it is not a
+    readable folder. One ``scandir`` instead of a ``stat`` per file: listing a
+    subset of 118k images is serial work in the builder's main process."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return None
 
 
 def detect_layout(dataset: str, source: str, root: str | os.PathLike[str]) -> Layout:
@@ -223,7 +238,7 @@ def detect_layout(dataset: str, source: str, root: str | os.PathLike[str]) -> La
         for lay in COCO_PNG_LAYOUTS:
             have = tuple(
                 s for s in SUBSETS
-                if _coco_label_files(root / lay.labels.format(sub=COCO_SUBDIR[s]), lay)
+                if _coco_label_names(root / lay.labels.format(sub=COCO_SUBDIR[s]), lay)
             )
             if have:
                 return Layout(dataset, source, root, lay.name, lay.description, have, lay)
@@ -295,9 +310,23 @@ def _photo(path: Path, require: bool) -> str | None:
 def _coco_png(root: Path, lay: CocoPngLayout, subset: str, require: bool) -> Iterator[WorkItem]:
     sub = COCO_SUBDIR[subset]
     photos = root / lay.photos.format(sub=sub)
-    for f in _coco_label_files(root / lay.labels.format(sub=sub), lay):
-        stem = f.stem[: len(f.stem) - len(lay.suffix)] if lay.suffix else f.stem
-        yield WorkItem(subset, stem, _photo(photos / f"{stem}.jpg", require), label=str(f),
+    labels = root / lay.labels.format(sub=sub)
+    listed = _listdir(photos)
+    # an entry of the folder is what lexists() would find; a folder that cannot be
+    # listed (but may be searchable) is asked file by file
+    present: set[str] | None = set(listed) if listed is not None else None
+    if present is None and not photos.is_dir():
+        present = set()
+    photo_dir, label_dir = os.fspath(photos), os.fspath(labels)
+    cut = len(lay.suffix) + 4  # "<suffix>.png"
+    for name in _coco_label_names(labels, lay):
+        stem = name[:-cut]
+        photo = os.path.join(photo_dir, f"{stem}.jpg")
+        if not require and present is not None:
+            found: str | None = photo if f"{stem}.jpg" in present else None
+        else:
+            found = _photo(Path(photo), require)
+        yield WorkItem(subset, stem, found, label=os.path.join(label_dir, name),
                        contiguous=lay.contiguous)
 
 
