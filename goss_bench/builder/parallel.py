@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sized
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -34,8 +34,9 @@ def _worker_start(initializer: Callable[..., None] | None, *initargs: Any) -> No
 
 def map_unordered(
     fn: Callable[[T], R],
-    items: Sequence[T],
+    items: Iterable[T],
     *,
+    count: int | None = None,
     workers: int = 1,
     progress: bool = False,
     desc: str = "build",
@@ -48,7 +49,8 @@ def map_unordered(
 
     Args:
         fn: a module-level (picklable) function of one item.
-        items: the work items.
+        items: the work items: a sequence, or an iterable (a generator) read lazily
+            as the workers need items, with ``count`` items (then required).
         workers: 1 runs in this process (``initializer`` is called here first);
             more uses a ``multiprocessing`` pool with ``chunksize`` of up to 8 (small
             chunks keep the workers balanced when image costs differ).
@@ -59,16 +61,20 @@ def map_unordered(
     """
     from tqdm import tqdm
 
+    if count is None:
+        if not isinstance(items, Sized):
+            raise TypeError("map_unordered needs count= for items without a length")
+        count = len(items)
     step: Callable[[R], int] = weight if weight is not None else (lambda _r: 1)
     bar = tqdm(
-        total=len(items) if total_weight is None else total_weight,
+        total=count if total_weight is None else total_weight,
         unit="img" if weight is None else "",
         desc=desc,
         disable=not (progress and sys.stderr.isatty()),
         dynamic_ncols=True,
     )
     try:
-        if workers <= 1 or len(items) < 2:
+        if workers <= 1 or count < 2:
             if initializer is not None:
                 initializer(*initargs)
             for it in items:
@@ -76,7 +82,7 @@ def map_unordered(
                 yield res
                 bar.update(step(res))
             return
-        chunk = max(1, min(8, len(items) // (workers * 16)))
+        chunk = max(1, min(8, count // (workers * 16)))
         ctx = multiprocessing.get_context()
         with ctx.Pool(workers, _worker_start, (initializer, *initargs)) as pool:
             for res in pool.imap_unordered(fn, items, chunksize=chunk):
