@@ -139,6 +139,24 @@ def _child_build(root: Path, out: Path, workers: int) -> tuple[float, int, float
     return res["hwm_kib"] / 1024, int(res["reused"]), time.perf_counter() - t0
 
 
+# The work-item list alone (list_items), which the builder keeps by design.
+_ITEMS_CHILD = """
+import json, sys
+from pathlib import Path
+from goss_bench.builder.sources import list_items
+items = list_items("coco", "png", Path(sys.argv[1]))
+hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+print(json.dumps({"hwm_kib": hwm, "items": sum(map(len, items.values()))}))
+"""
+
+
+def _child_items(root: Path) -> float:
+    """Peak RSS MiB of a process that only lists the work items of ``root``."""
+    r = subprocess.run([sys.executable, "-c", _ITEMS_CHILD, str(root)],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])["hwm_kib"] / 1024
+
+
 def measure_rss(work: Path, sizes: list[int], h: int, w: int, workers: int) -> None:
     """Print the parent's peak RSS for fresh builds and re-runs of ``sizes`` maps."""
     sizes = sorted(set(sizes))
@@ -161,16 +179,18 @@ def measure_rss(work: Path, sizes: list[int], h: int, w: int, workers: int) -> N
         shutil.rmtree(out, ignore_errors=True)
         build = _child_build(root, out, workers)
         again = _child_build(root, out, workers)
+        listed = _child_items(root)
         mbytes = (out / "manifest.json").stat().st_size / 2**20
-        rows.append((n, build, again, mbytes))
+        rows.append((n, build, again, listed))
         print(f"{n:7d} maps: build peak {build[0]:7.1f} MiB ({build[2]:6.1f} s), "
               f"re-run peak {again[0]:7.1f} MiB ({again[2]:6.1f} s, {again[1]} reused); "
-              f"manifest.json {mbytes:.1f} MiB")
+              f"listing the items alone {listed:7.1f} MiB; manifest.json {mbytes:.1f} MiB")
     if len(rows) > 1:
-        (n0, b0, a0, _), (n1, b1, a1, _) = rows[0], rows[-1]
+        (n0, b0, a0, l0), (n1, b1, a1, l1) = rows[0], rows[-1]
         k = (n1 - n0) / 1000
         print(f"parent peak RSS growth per 1,000 images ({n0} -> {n1}, {workers} workers): "
-              f"build {(b1[0] - b0[0]) / k:+.2f} MiB, re-run {(a1[0] - a0[0]) / k:+.2f} MiB")
+              f"build {(b1[0] - b0[0]) / k:+.2f} MiB, re-run {(a1[0] - a0[0]) / k:+.2f} MiB; "
+              f"of which the work-item list (list_items) {(l1 - l0) / k:+.2f} MiB")
 
 
 def main() -> int:
