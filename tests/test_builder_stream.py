@@ -152,6 +152,32 @@ def test_parent_holds_a_bounded_number_of_records(root, fresh, tmp_path, monkeyp
     assert _tree(out) == fresh
 
 
+def test_results_do_not_pile_up_when_the_parent_is_slower_than_the_workers(
+        root, fresh, tmp_path, monkeypatch):
+    """A re-run only hashes files, so 2 workers outpace a parent that is slowed down
+    here (each record waits for a scan of all objects): the pool gets at most one chunk
+    per worker ahead of the results taken (IN_FLIGHT_CHUNKS = 1 here)."""
+    from goss_bench.builder import parallel
+
+    out = tmp_path / "out"
+    build_split("coco", SPLIT, root, out)
+    monkeypatch.setattr(parallel, "IN_FLIGHT_CHUNKS", 1)
+    seen: list[int] = []
+    real_append = Journal.append
+
+    def slow_append(self, line):
+        seen.append(_live_records())
+        time.sleep(0.02)
+        return real_append(self, line)
+
+    baseline = _live_records()
+    monkeypatch.setattr(Journal, "append", slow_append)
+    s = build_split("coco", SPLIT, root, out, workers=2)
+    assert s.reused == len(seen) == 22
+    assert max(seen) - baseline <= 2 + 3, seen  # 2 in flight, plus those in hand
+    assert _tree(out) == fresh
+
+
 _SLOW_CLI = """
 import sys, time
 from goss_bench.builder import image, spool

@@ -9,9 +9,11 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable, Generator, Iterable, Sized
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Sized
 from typing import Any, TypeVar
 
+IN_FLIGHT_CHUNKS = 4  # chunks per worker handed out ahead of the results taken
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -53,7 +55,9 @@ def map_unordered(
             as the workers need items, with ``count`` items (then required).
         workers: 1 runs in this process (``initializer`` is called here first);
             more uses a ``multiprocessing`` pool with ``chunksize`` of up to 8 (small
-            chunks keep the workers balanced when image costs differ).
+            chunks keep the workers balanced when image costs differ), handing out
+            at most IN_FLIGHT_CHUNKS chunks per worker ahead of the results taken
+            (bounded memory when the consumer is slower than the workers).
         progress: show a tqdm bar (only when stderr is a terminal).
         initializer, initargs: called once per worker process.
         weight, total_weight: the progress bar advances by ``weight(result)`` per
@@ -83,10 +87,44 @@ def map_unordered(
                 bar.update(step(res))
             return
         chunk = max(1, min(8, count // (workers * 16)))
+        window = _Window(max(chunk, IN_FLIGHT_CHUNKS * workers * chunk))
         ctx = multiprocessing.get_context()
         with ctx.Pool(workers, _worker_start, (initializer, *initargs)) as pool:
-            for res in pool.imap_unordered(fn, items, chunksize=chunk):
-                yield res
-                bar.update(step(res))
+            try:
+                for res in pool.imap_unordered(fn, window.feed(items), chunksize=chunk):
+                    window.done()
+                    yield res
+                    bar.update(step(res))
+            finally:
+                window.close()  # before the pool is terminated: the feeder must not block
     finally:
         bar.close()
+
+
+class _Window:
+    """At most ``limit`` items handed to the pool whose results were not taken yet.
+
+    ``Pool.imap_unordered`` reads its items in a thread as fast as the workers
+    take them and queues results without bound; when the workers outpace the
+    consumer (a re-run that only hashes files), results would pile up in memory.
+    The feeder waits for a free slot instead; it stops waiting when closed.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.Semaphore(limit)
+        self._closed = threading.Event()
+
+    def feed(self, items: Iterable[T]) -> Iterator[T]:
+        for it in items:
+            while not self._slots.acquire(timeout=0.05):
+                if self._closed.is_set():
+                    return
+            if self._closed.is_set():
+                return
+            yield it
+
+    def done(self) -> None:
+        self._slots.release()
+
+    def close(self) -> None:
+        self._closed.set()
