@@ -105,8 +105,14 @@ def test_manifest_header_reads_only_the_first_line(tmp_path):
     prev = open_manifest(p)
     assert prev is not None and list(prev.records()) == [(("test", "s"),
                                                           '{"stem":"s","subset":"test"}')]
-    p.write_text(text.splitlines(keepends=True)[0] + "\x00 garbage that is never read")
+    p.write_text("".join(text.splitlines(keepends=True)[:2]) + "\x00 garbage that is never read")
     assert read_manifest_header(p) == head
+    # a hand-edited manifest whose first line happens to end with a comma
+    p.write_text('{"complete": true,\n "split": "x", "classes": {"test": [{"images": 3}]},\n'
+                 ' "files": {}, "images": [{"stem": "s", "subset": "test"}]}\n')
+    prev = open_manifest(p)
+    assert prev is not None and prev.doc is not None and prev.header == head
+    assert list(prev.records()) == [(("test", "s"), '{"stem":"s","subset":"test"}')]
     p.write_text(json.dumps({**head, "files": {}, "images": []}))  # the old one-line layout
     assert read_manifest_header(p) == head
     p.write_text("[1, 2]")

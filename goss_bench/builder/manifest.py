@@ -268,19 +268,21 @@ def open_previous(out: Path) -> PreviousManifest | None:
 def open_manifest(p: Path) -> PreviousManifest | None:
     """A manifest.json with its header read (None if it holds no JSON object).
 
-    Only the first line is read for the line layout; a manifest of the old
-    one-line layout is read whole (:attr:`PreviousManifest.doc`). Raises
+    Only the first two lines are read for the line layout; a manifest of the
+    old one-line layout (or any other JSON layout) is read whole
+    (:attr:`PreviousManifest.doc`). Raises
     GossInputError naming the file when it cannot be read.
     """
     try:
         with open(p, encoding="utf-8") as fh:
             first = fh.readline()
-            if first.endswith(",\n"):
+            second = fh.readline() if first.endswith(",\n") else ""
+            if second == _FILES_OPEN:
                 header = json.loads(first[:-2] + "}")
                 if not isinstance(header, dict):  # pragma: no cover - '...,' cannot be a non-object
                     return None
                 return PreviousManifest(p, header)
-            doc = json.loads(first + fh.read())
+            doc = json.loads(first + second + fh.read())  # the old layout, or any other
     except (OSError, ValueError) as exc:
         raise GossInputError(
             f"{p}: unreadable manifest of a previous build ({exc}); remove it or use --overwrite"
@@ -293,7 +295,7 @@ def open_manifest(p: Path) -> PreviousManifest | None:
 
 def read_manifest_header(path: Path) -> dict[str, Any]:
     """Every key of a manifest.json but ``files`` and ``images``, reading only its first
-    line (the whole file for the old one-line layout). Raises GossInputError naming it."""
+    two lines (the whole file for the old one-line layout). Raises GossInputError naming it."""
     prev = open_manifest(path)
     if prev is None:
         raise GossInputError(f"{path}: a build manifest must hold a JSON object")
