@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_goss import CITYSCAPES_LIKE, COCO_LIKE, SynthConfig, generate  # noqa: E402
 
 from goss_bench import score  # noqa: E402
+from goss_bench.allocator import tune_allocator  # noqa: E402
 from goss_bench.io import read_label_png  # noqa: E402
 from goss_bench.panoptic import export_panoptic  # noqa: E402
 
@@ -338,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", nargs="*", default=(), choices=("rss", "oss"),
                     help="leave out the peak-RSS or the OSS-vs-scikit-learn part")
     args = ap.parse_args(argv)
+    tune_allocator()  # as the CLI does: in-process timings then match `goss-bench score`
     data = args.data or Path(tempfile.gettempdir()) / "goss-bench-score-bench"
     data.mkdir(parents=True, exist_ok=True)
     repeat = args.repeat or (1 if args.quick else 2)

@@ -24,6 +24,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
+from goss_bench.allocator import tune_allocator
 from goss_bench.progress import ProgressArg, make_progress
 
 J = TypeVar("J")
@@ -58,6 +59,7 @@ def _init_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for name in _THREAD_ENV:
         os.environ[name] = "1"
+    tune_allocator()
     single_native_thread()  # threadpool_limits applies on creation; kept for the process life
 
 

@@ -108,6 +108,7 @@ class _Job:
     max_pixels: int
     protocol: str = "goss"
     keep_image_rows: bool = False
+    oss_image_metrics: bool = True
 
 
 def _new_accumulator(job: _Job) -> GossAccumulator:
@@ -119,6 +120,7 @@ def _new_accumulator(job: _Job) -> GossAccumulator:
         void_as_unknown=job.void_as_unknown,
         keep_per_image=job.keep_per_image,
         keep_image_rows=job.keep_image_rows,
+        oss_image_metrics=job.oss_image_metrics or job.keep_image_rows or job.protocol == "authors",
     )
 
 
@@ -219,11 +221,14 @@ def accumulate(
     progress: bool | Callable[[int, int], None] = False,
     protocol: str = "goss",
     keep_image_rows: bool = False,
+    oss_image_metrics: bool = True,
 ) -> GossAccumulator:
     """Read every image and return the filled accumulator (see :func:`score`).
 
     ``keep_image_rows`` keeps per-image statistics in ``acc.image_rows``
-    (:func:`goss_bench.diagnostics.collect.score_with_stats`).
+    (:func:`goss_bench.diagnostics.collect.score_with_stats`);
+    ``oss_image_metrics=False`` skips each image's own OSS metrics (then
+    ``acc.result(oss_per_image=True)`` is refused).
     """
     gt = resolve_gt(gt_dir, num_known)
     pred = resolve_pred(pred_dir, gt)
@@ -252,7 +257,7 @@ def accumulate(
         raise GossInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     authors = protocol == "authors"
     job = _Job(gt, pred, scores, clusters, void_as_unknown or authors, keep_per_image,
-               max_pixels, protocol, keep_image_rows)
+               max_pixels, protocol, keep_image_rows, oss_image_metrics)
     acc = _new_accumulator(job)
     for part in map_chunks(
         _score_chunk,
@@ -345,6 +350,7 @@ def score_and_accumulator(
         executor=executor,
         protocol=protocol,
         keep_image_rows=keep_image_rows,
+        oss_image_metrics=oss_per_image,
     )
     if protocol == "authors":
         res = acc.result()

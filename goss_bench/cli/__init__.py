@@ -23,6 +23,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+from goss_bench.allocator import tune_allocator
 from goss_bench.errors import GossInputError, Terminated
 
 # name -> (module, one-line help). The module provides add_arguments and run.
@@ -143,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_INPUT
         mod = importlib.import_module(args._module)
+        tune_allocator()
         restore = _terminate_like_interrupt() if args.command in TERM_AS_INTERRUPT else None
         return _run(mod, args)
     except Terminated:

@@ -35,11 +35,11 @@ def image_histogram(
     """
     gs = gt_sem.ravel()
     # 0 = known (< N), 1 = unknown (== N), 2 = void (255; values in between are rejected)
-    lab = (gs >= num_known).view(np.uint8)
+    key = (gs >= num_known).astype(np.uint32)
     if not void_as_unknown:
-        lab = lab + (gs > num_known).view(np.uint8)
-    key = np.left_shift(lab, 16, dtype=np.intp)
-    np.bitwise_or(key, scores.ravel(), out=key)
+        key += (gs > num_known).view(np.uint8)
+    key <<= 16
+    key |= scores.ravel()
     counts = np.bincount(key, minlength=3 * NUM_BINS)
     return counts[: 2 * NUM_BINS].reshape(2, NUM_BINS)
 

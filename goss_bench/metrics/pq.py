@@ -18,6 +18,7 @@ pixels that are unknown in the GT or the prediction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,54 +63,81 @@ class PQImageStats:
     conf: np.ndarray
 
 
-def _check_values(conf256: np.ndarray, n: int) -> None:
-    """Raise LabelValueError when a semantic map holds values outside 0..N and 255."""
-    for side, counts in (("gt", conf256.sum(axis=1)), ("pred", conf256.sum(axis=0))):
-        bad = np.flatnonzero(counts[n + 1 : VOID]) + n + 1
-        if bad.size:
-            shown = ", ".join(str(int(v)) for v in bad[:8])
-            label = "ground-truth" if side == "gt" else "prediction"
-            raise LabelValueError(
-                side,
-                f"{label} semantic map has values outside 0..{n} and 255: {shown}"
-                + (" ..." if bad.size > 8 else ""),
-            )
-
-
 # Unknown-group ids below this are used as they are (bounded by their maximum);
 # larger ones are ranked first (FORMAT.md allows any 16-bit value).
 _RAW_GROUP_IDS = 256
-_GROUP_BASE = 256  # segment code of group index j: 256 + j (codes 0..255 = semantic values)
+
+
+@functools.lru_cache(maxsize=16)
+def _code_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lookup tables of the compact segment codes of one side (see :func:`_segment_codes`).
+
+    ``sem_code`` (uint16 (256,)): semantic value -> code (k -> k for known k,
+    255 -> N, N and invalid values -> N as well; invalid values are rejected
+    before the codes are used).  ``conf_of`` maps a code to its confusion-matrix
+    index for codes clipped to N + 1: known k -> k, N (void / no prediction) -> N+1,
+    N + 1 (groups) -> N.
+    """
+    sem_code = np.full(256, n, dtype=np.uint16)
+    sem_code[:n] = np.arange(n, dtype=np.uint16)
+    conf_of = np.r_[np.arange(n), n + 1, n]
+    sem_code.flags.writeable = conf_of.flags.writeable = False
+    return sem_code, conf_of
 
 
 def _segment_codes(
-    sem: np.ndarray, unk: np.ndarray, grp: np.ndarray | None
+    sem: np.ndarray, unk: np.ndarray | None, grp: np.ndarray | None, n: int
 ) -> tuple[np.ndarray, int]:
-    """Segment code of each element of one side and the number of codes.
+    """Compact segment code of each element of one side and the number of codes.
 
-    Code = the semantic value (0..255) where ``sem != N``; ``256 + j`` where
-    ``sem == N`` (``unk``), j being the group id (or its rank among the ids
-    present, see :func:`small_ids`).  uint8 (no unknown element), uint16 or int32.
+    Code k (0..N-1) = known class k; code N = GT void / no prediction; code
+    N + 1 + j = unknown group j (the group id, or its rank among the ids present,
+    see :func:`small_ids`), where ``unk`` (``sem == N``).  uint16 or intp.
     """
-    if grp is None:
-        return sem, 256
+    sem_code, _ = _code_tables(n)
+    code = sem_code[sem]
+    if grp is None or unk is None:
+        return code, n + 1
     gid, k = small_ids(grp, _RAW_GROUP_IDS)
-    size = _GROUP_BASE + k
-    code = sem.astype(np.uint16 if size <= 1 << 16 else np.int32)
-    np.add(gid, code.dtype.type(_GROUP_BASE), out=code, where=unk, casting="unsafe")
+    size = n + 1 + k
+    if size > 1 << 16:
+        code = code.astype(np.intp)
+    np.add(gid, code.dtype.type(n + 1), out=code, where=unk, casting="unsafe")
     return code, size
 
 
 def _flat_groups(sem: np.ndarray, grp: np.ndarray | None, n: int, label: str):  # noqa: ANN202
-    """(flat semantic, flat unknown mask or None, flat groups or None) of one side."""
+    """(flat semantic, flat groups or None) of one side."""
     flat = sem.ravel()
-    if not (flat == n).any():
+    if not np.count_nonzero(flat == n):
         return flat, None
     if grp is None:
         raise GossInputError(f"{label} has unknown pixels but no group map")
     if grp.shape != sem.shape:
         raise GossInputError(f"shape mismatch: {label} semantic {sem.shape}, groups {grp.shape}")
     return flat, grp.ravel()
+
+
+def _check_samples(gs: np.ndarray, ps: np.ndarray, weights: np.ndarray | None, n: int) -> None:
+    """Raise LabelValueError when a side holds values outside 0..N and 255 (on samples)."""
+    for side, s in (("gt", gs), ("pred", ps)):
+        bad = (s > n) & (s != VOID)
+        if np.count_nonzero(bad):
+            hist = np.bincount(s, weights=weights, minlength=256)
+            _check_values(hist, n, side)
+
+
+def _check_values(counts: np.ndarray, n: int, side: str) -> None:
+    """Raise LabelValueError naming the values outside 0..N and 255 of a 256-bin histogram."""
+    bad = np.flatnonzero(counts[n + 1 : VOID]) + n + 1
+    if bad.size:
+        shown = ", ".join(str(int(v)) for v in bad[:8])
+        label = "ground-truth" if side == "gt" else "prediction"
+        raise LabelValueError(
+            side,
+            f"{label} semantic map has values outside 0..{n} and 255: {shown}"
+            + (" ..." if bad.size > 8 else ""),
+        )
 
 
 def image_pq_stats(
@@ -128,12 +156,13 @@ def image_pq_stats(
         pred_grp: integer (H, W) group ids, read where ``pred_sem == N``.
         num_known: N.
 
-    Every pixel gets a segment code on each side (its semantic value, or
-    256 + its group index where it is unknown) and one ``np.bincount`` over the
-    combined code counts every (GT segment, predicted segment) pair.  Known
-    classes, unknown groups, void overlaps and the confusion matrix are all read
-    from those pair counts.  The codes are computed on one pixel per run of
-    identical labels (weighted by the run length) unless the maps are noise-like.
+    Every pixel gets a compact segment code on each side (its known class, N
+    for void / no prediction, or N + 1 + its group index where it is unknown)
+    and one ``np.bincount`` over the combined code counts every (GT segment,
+    predicted segment) pair.  Known classes, unknown groups, void overlaps and
+    the confusion matrix are all read from those pair counts.  The codes are
+    computed on one pixel per run of identical labels (weighted by the run
+    length) unless the maps are noise-like.
     """
     n = num_known
     if gt_sem.shape != pred_sem.shape:
@@ -149,16 +178,17 @@ def image_pq_stats(
         gs, ps = gs[starts], ps[starts]
         gg = None if gg is None else gg[starts]
         pg = None if pg is None else pg[starts]
-    gcode, num_g = _segment_codes(gs, gs == n, gg)
-    pcode, num_p = _segment_codes(ps, ps == n, pg)
+    _check_samples(gs, ps, weights, n)
+    gcode, num_g = _segment_codes(gs, None if gg is None else gs == n, gg, n)
+    pcode, num_p = _segment_codes(ps, None if pg is None else ps == n, pg, n)
     gi, pi, cnt = pair_counts(gcode, pcode, num_g, num_p, weights)
 
-    # semantic joint histogram [gt, pred] (256 x 256) from the pair counts
-    g_unk = gi >= _GROUP_BASE
-    p_unk = pi >= _GROUP_BASE
-    sem_key = np.where(g_unk, n, gi) * 256 + np.where(p_unk, n, pi)
-    c256 = areas_from_pairs(sem_key, cnt, 1 << 16).reshape(256, 256)
-    _check_values(c256, n)
+    # semantic confusion matrix [gt, pred] ((N+2) x (N+2)) from the pair counts
+    _, conf_of = _code_tables(n)
+    gc = conf_of[np.minimum(gi, n + 1)]
+    pc = conf_of[np.minimum(pi, n + 1)]
+    m = n + 2
+    conf = np.bincount(gc * m + pc, weights=cnt, minlength=m * m).astype(np.int64).reshape(m, m)
 
     tp = np.zeros(n + 1, dtype=np.int64)
     fp = np.zeros(n + 1, dtype=np.int64)
@@ -166,11 +196,10 @@ def image_pq_stats(
     iou_fixed = [0] * (n + 1)
 
     # known classes: one segment per class on each side
-    k = np.arange(n)
-    inter = c256[k, k]
-    gt_area = c256[:n].sum(axis=1)
-    pred_area = c256[:, :n].sum(axis=0)
-    pred_void = c256[VOID, :n]
+    inter = np.diagonal(conf)[:n]
+    gt_area = conf[:n].sum(axis=1)
+    pred_area = conf[:, :n].sum(axis=0)
+    pred_void = conf[n + 1, :n]
     union = pred_area - pred_void + gt_area - inter
     matched = 2 * inter > union
     matched &= inter > 0
@@ -183,25 +212,23 @@ def image_pq_stats(
         for c, v in zip(cls.tolist(), fixed.tolist(), strict=True):
             iou_fixed[c] = int(v)
 
-    # unknown groups: GT codes >= 256 against predicted codes >= 256
-    if g_unk.any() or p_unk.any():
+    # unknown groups: GT codes > N against predicted codes > N
+    if num_g > n + 1 or num_p > n + 1:
         g_area = areas_from_pairs(gi, cnt, num_g)
         p_area = areas_from_pairs(pi, cnt, num_p)
-        on_void = gi == VOID
+        on_void = gi == n
         p_void = areas_from_pairs(pi[on_void], cnt[on_void], num_p)
-        cand = g_unk & p_unk
+        cand = (gi > n) & (pi > n)
         cg, cp = gi[cand], pi[cand]
         iou, hit = match_pairs(cg, cp, cnt[cand], g_area, p_area, p_void)
-        tp[n] = int(hit.sum())
+        tp[n] = int(np.count_nonzero(hit))
         iou_fixed[n] = fixed_sum(to_fixed(iou[hit]))
-        fn[n] = int(np.count_nonzero(g_area[_GROUP_BASE:])) - tp[n]
+        fn[n] = int(np.count_nonzero(g_area[n + 1 :])) - tp[n]
         p_matched = np.zeros(num_p, dtype=bool)
         p_matched[cp[hit]] = True
         p_fp = (p_area > 0) & ~p_matched & ~(2 * p_void > p_area)
-        fp[n] = int(p_fp[_GROUP_BASE:].sum())
+        fp[n] = int(np.count_nonzero(p_fp[n + 1 :]))
 
-    sel = np.r_[np.arange(n + 1), VOID]
-    conf = c256[np.ix_(sel, sel)]
     return PQImageStats(tp=tp, fp=fp, fn=fn, iou_fixed=iou_fixed, conf=conf)
 
 
