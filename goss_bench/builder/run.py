@@ -4,6 +4,12 @@
 (:func:`goss_bench.builder.image.process_task`, one image per task, a tqdm bar
 when asked), and writes the split directory of FORMAT.md plus manifest.json.
 The output is byte-identical for any number of workers.
+
+Memory is flat in the number of images: besides the work items the parent
+keeps two bytes per image; the records go to the journal and to sorted spools
+in ``<out>/.build-work/`` (:mod:`.store`), from which images.txt and
+manifest.json are streamed, and a resumed build joins the previous records
+with the work items on disk (:mod:`.resume`).
 """
 
 from __future__ import annotations
