@@ -38,6 +38,7 @@ from typing import IO, Any
 from goss_bench.builder.journal import JOURNAL as JOURNAL  # re-exported (older imports)
 from goss_bench.errors import GossInputError
 from goss_bench.splits import Split, provenance
+from goss_bench.validate.manifest import FILES_OPEN, read_header
 
 MANIFEST = "manifest.json"
 SPLIT_JSON = "split.json"
@@ -45,7 +46,7 @@ FORMAT_VERSION = 1
 Record = dict[str, Any]
 RecordKey = tuple[str, str]  # (subset, stem)
 
-_FILES_OPEN, _FILES_CLOSE = '"files":{\n', "},\n"
+_FILES_OPEN, _FILES_CLOSE = FILES_OPEN, "},\n"
 _IMAGES_OPEN, _IMAGES_CLOSE = '"images":[\n', "]}\n"
 
 
@@ -274,22 +275,13 @@ def open_manifest(p: Path) -> PreviousManifest | None:
     GossInputError naming the file when it cannot be read.
     """
     try:
-        with open(p, encoding="utf-8") as fh:
-            first = fh.readline()
-            second = fh.readline() if first.endswith(",\n") else ""
-            if second == _FILES_OPEN:
-                header = json.loads(first[:-2] + "}")
-                if not isinstance(header, dict):  # pragma: no cover - '...,' cannot be a non-object
-                    return None
-                return PreviousManifest(p, header)
-            doc = json.loads(first + second + fh.read())  # the old layout, or any other
+        header, doc = read_header(p)
     except (OSError, ValueError) as exc:
         raise GossInputError(
             f"{p}: unreadable manifest of a previous build ({exc}); remove it or use --overwrite"
         ) from None
-    if not isinstance(doc, dict):
+    if not isinstance(header, dict):
         return None
-    header = {k: v for k, v in doc.items() if k not in ("files", "images")}
     return PreviousManifest(p, header, doc)
 
 
