@@ -27,8 +27,10 @@ def _worker_start(initializer: Callable[..., None] | None, *initargs: Any) -> No
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from goss_bench.allocator import tune_allocator
     from goss_bench.pool import single_native_thread
 
+    tune_allocator()  # per-image temporaries reused from the heap, not re-faulted
     single_native_thread()  # one BLAS/OpenMP thread per worker process
     if initializer is not None:
         initializer(*initargs)
