@@ -23,14 +23,24 @@ Usage::
     python benchmarks/build_bench.py [--images 2000] [--size 480 640] [--repeat 2] [--keep DIR]
 
 ``--keep DIR`` keeps (and on the next run reuses) the generated maps.
+
+``--rss N1 N2 ...`` measures instead the peak resident memory (VmHWM) of the
+building (parent) process alone, not of its pool workers, for a build of N1,
+N2, ... maps with ``--workers`` workers (default 2) and for re-running the
+finished build (everything reused), and prints the growth per 1,000 images
+(flat = the parent holds O(1) state per image). Small maps keep it quick::
+
+    python benchmarks/build_bench.py --rss 2000 20000 --size 64 64
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -126,6 +136,80 @@ def time_pillow_decode(root: Path, repeat: int) -> float:
     return best
 
 
+# One build in a fresh process that reports its own peak RSS (the pool workers are
+# separate processes with their own VmHWM, so they are not counted).
+_RSS_CHILD = """
+import json, sys
+from goss_bench.builder import build_split
+s = build_split("coco", "manual-20-60", sys.argv[1], sys.argv[2], workers=int(sys.argv[3]))
+hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+print(json.dumps({"hwm_kib": hwm, "reused": s.reused}))
+"""
+
+
+def _child_build(root: Path, out: Path, workers: int) -> tuple[float, int, float]:
+    """(peak RSS MiB of the building process, images reused, wall seconds) of one build."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(root), str(out), str(workers)],
+                       capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    return res["hwm_kib"] / 1024, int(res["reused"]), time.perf_counter() - t0
+
+
+# The work-item list alone (list_items), which the builder keeps by design.
+_ITEMS_CHILD = """
+import json, sys
+from pathlib import Path
+from goss_bench.builder.sources import list_items
+items = list_items("coco", "png", Path(sys.argv[1]))
+hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+print(json.dumps({"hwm_kib": hwm, "items": sum(map(len, items.values()))}))
+"""
+
+
+def _child_items(root: Path) -> float:
+    """Peak RSS MiB of a process that only lists the work items of ``root``."""
+    r = subprocess.run([sys.executable, "-c", _ITEMS_CHILD, str(root)],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])["hwm_kib"] / 1024
+
+
+def measure_rss(work: Path, sizes: list[int], h: int, w: int, workers: int) -> None:
+    """Print the parent's peak RSS for fresh builds and re-runs of ``sizes`` maps."""
+    sizes = sorted(set(sizes))
+    full = work / f"coco-{sizes[-1]}-{h}x{w}"
+    if not (full / "stuffthingmaps_trainval2017").is_dir():
+        t0 = time.perf_counter()
+        make_data(full, sizes[-1], h, w)
+        print(f"generated {sizes[-1]} label maps {w}x{h} in {time.perf_counter() - t0:.1f} s")
+    rows = []
+    for n in sizes:
+        root = full if n == sizes[-1] else work / f"coco-{n}-{h}x{w}"
+        if not root.is_dir():  # the first n maps of the full set (the same maps), hard-linked
+            for i in range(n):
+                sub = "train2017" if i % 2 == 0 else "val2017"
+                for rel in (f"stuffthingmaps_trainval2017/{sub}/{i + 1:012d}.png",
+                            f"{sub}/{i + 1:012d}.jpg"):
+                    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.link(full / rel, root / rel)
+        out = work / f"rss-out-{n}"
+        shutil.rmtree(out, ignore_errors=True)
+        build = _child_build(root, out, workers)
+        again = _child_build(root, out, workers)
+        listed = _child_items(root)
+        mbytes = (out / "manifest.json").stat().st_size / 2**20
+        rows.append((n, build, again, listed))
+        print(f"{n:7d} maps: build peak {build[0]:7.1f} MiB ({build[2]:6.1f} s), "
+              f"re-run peak {again[0]:7.1f} MiB ({again[2]:6.1f} s, {again[1]} reused); "
+              f"listing the items alone {listed:7.1f} MiB; manifest.json {mbytes:.1f} MiB")
+    if len(rows) > 1:
+        (n0, b0, a0, l0), (n1, b1, a1, l1) = rows[0], rows[-1]
+        k = (n1 - n0) / 1000
+        print(f"parent peak RSS growth per 1,000 images ({n0} -> {n1}, {workers} workers): "
+              f"build {(b1[0] - b0[0]) / k:+.2f} MiB, re-run {(a1[0] - a0[0]) / k:+.2f} MiB; "
+              f"of which the work-item list (list_items) {(l1 - l0) / k:+.2f} MiB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", "--n", dest="n", type=int, default=2000,
@@ -133,10 +217,16 @@ def main() -> int:
     ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per setting (best is kept)")
     ap.add_argument("--keep", default=None, help="work folder to keep (default: a temp folder)")
+    ap.add_argument("--rss", type=int, nargs="+", default=None, metavar="N",
+                    help="measure the building process's peak RSS for builds of N maps instead")
+    ap.add_argument("--workers", type=int, default=2, help="workers of the --rss builds")
     args = ap.parse_args()
     tune_allocator()  # as the goss-bench CLI does at start-up (inherited by the pool workers)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="goss-build-bench-"))
     try:
+        if args.rss:
+            measure_rss(work, args.rss, *args.size, args.workers)
+            return 0
         root = work / "coco"
         if not (root / "stuffthingmaps_trainval2017").is_dir():
             t0 = time.perf_counter()

@@ -9,9 +9,11 @@ Public API::
 Modules: :mod:`.core` (pure per-image conversion), :mod:`.readers` (label file
 readers and COCO JSON rasterisation), :mod:`.sources` (dataset layouts, work
 items), :mod:`.image` (one image end to end, run by the process pool),
-:mod:`.manifest` (manifest.json / split.json), :mod:`.run` (orchestration),
-:mod:`.stats` (per-class image counts), :mod:`.selection` (choosing classes for
-new splits).
+:mod:`.manifest` (manifest.json / split.json), :mod:`.journal` (durable progress),
+:mod:`.spool` (external merge sort), :mod:`.store` (records on disk, stale outputs),
+:mod:`.resume` (previous records joined with the work items), :mod:`.run`
+(orchestration), :mod:`.stats` (per-class image counts), :mod:`.selection`
+(choosing classes for new splits).
 """
 
 from __future__ import annotations

@@ -4,35 +4,55 @@
 (:func:`goss_bench.builder.image.process_task`, one image per task, a tqdm bar
 when asked), and writes the split directory of FORMAT.md plus manifest.json.
 The output is byte-identical for any number of workers.
+
+Memory is flat in the number of images: besides the work items the parent
+keeps two bytes per image; the records go to the journal and to sorted spools
+in ``<out>/.build-work/`` (:mod:`.store`), from which images.txt and
+manifest.json are streamed, and a resumed build joins the previous records
+with the work items on disk (:mod:`.resume`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from goss_bench.builder import core
 from goss_bench.builder.image import Context, Record, init_worker, process_task
+from goss_bench.builder.journal import Journal
 from goss_bench.builder.manifest import (
     MANIFEST,
     SPLIT_JSON,
-    Journal,
-    load_previous,
-    manifest_text,
+    Aggregator,
+    PreviousManifest,
+    open_previous,
+    record_line,
     sha256_file,
     split_json_text,
-    write_manifest,
 )
 from goss_bench.builder.parallel import map_unordered
-from goss_bench.builder.sources import SUBSETS, Layout, default_root, detect_layout, list_items
+from goss_bench.builder.resume import attach_previous, item_key, tasks_with_previous
+from goss_bench.builder.sources import (
+    SUBSETS,
+    Layout,
+    WorkItem,
+    default_root,
+    detect_layout,
+    list_items,
+)
+from goss_bench.builder.spool import write_lines_atomic
+from goss_bench.builder.store import OUTPUT_KINDS, RecordStore, remove_stale
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.splits import Provenance, Split, load_split, provenance
 
-OUTPUT_KINDS = {"train": ("semantic",), "test": ("semantic", "groups", "clusters")}
+WORK_DIR = ".build-work"  # scratch folder in the output folder (sort runs); removed at the end
+__all__ = ["OUTPUT_KINDS", "BadInput", "BuildSummary", "build_split"]
 
 
 @dataclass(frozen=True)
@@ -154,90 +174,131 @@ def build_split(
     root_p = Path(root) if root is not None else default_root(dataset)
     out_p = Path(out) if out is not None else Path("goss_data") / f"{dataset}-{sp.name}"
 
-    from goss_bench import __version__
-
     # what determines the output (compared on resume); --skip-bad does not
     options: dict[str, Any] = {**sp.rules.to_dict(), "source": source}
     layout = detect_layout(dataset, source, root_p)
     items = list_items(dataset, source, root_p, instances=sp.rules.unknown_groups == "instances",
                        test_only=test_only, require_images=require_images, layout=layout)
-
-    previous = _previous_records(out_p, sp, options, overwrite)
+    # the items of each subset sorted like the manifest's records (previous records are
+    # merge-joined), training images first
+    order = [it for s in SUBSETS for it in sorted(items[s], key=item_key)]
+    del items
+    previous = None if overwrite else _previous_manifest(out_p, sp, options)
     journal = Journal(out_p, {"split_sha256": sp.sha256, "options": options})
-    if not overwrite:
-        previous.update(journal.read())
     out_p.mkdir(parents=True, exist_ok=True)
-    journal.open(fresh=overwrite)
-    files: dict[str, str] = {}
-    text = split_json_text(sp, options, __version__)
-    write_text_atomic(out_p / SPLIT_JSON, text)
-    files[SPLIT_JSON] = sha256_file(out_p / SPLIT_JSON)
+    work = out_p / WORK_DIR
+    shutil.rmtree(work, ignore_errors=True)  # left by a killed run
+    try:
+        summary = _build(sp, options, order, out_p, work, previous, journal, workers=workers,
+                         progress=progress, skip_bad=skip_bad, overwrite=overwrite)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary.elapsed_s = time.perf_counter() - t0
+    summary.layout, summary.test_only = layout, test_only
+    return summary
 
-    ctx = Context(dataset=dataset, tables=core.make_tables(sp), rules=sp.rules, out=str(out_p))
-    tasks = [(it, previous.get((it.subset, it.stem))) for s in SUBSETS for it in items[s]]
-    records: dict[tuple[str, str], Record] = {}
+
+def _run_task(task: tuple[int, WorkItem, Record | None]) -> tuple[int, Record, bool]:
+    """Pool entry point: (index, item, previous record) -> (index, record, reused)."""
+    i, item, prev = task
+    rec, reused = process_task((item, prev))
+    return i, rec, reused
+
+
+def _build(
+    sp: Split,
+    options: dict[str, Any],
+    order: list[WorkItem],
+    out_p: Path,
+    work: Path,
+    previous: PreviousManifest | None,
+    journal: Journal,
+    *,
+    workers: int,
+    progress: bool,
+    skip_bad: bool,
+    overwrite: bool,
+) -> BuildSummary:
+    """Convert every item of ``order`` (sorted by subset and stem) and write the outputs.
+
+    The parent holds, per image, only its work item and two bytes (has a previous
+    record, was kept); records stream through the journal and the record store.
+    ``order``: each subset's items together, sorted by stem (:func:`attach_previous`).
+    """
+    from goss_bench import __version__
+
+    if overwrite:
+        has_prev, prev_path = bytearray(len(order)), None
+    else:
+        has_prev, prev_path = attach_previous(order, previous, journal, work)
+    journal.open(fresh=overwrite)
+    write_text_atomic(out_p / SPLIT_JSON, split_json_text(sp, options, __version__))
+
+    ctx = Context(dataset=sp.dataset, tables=core.make_tables(sp), rules=sp.rules, out=str(out_p))
+    store = RecordStore(work, sp)
+    kept = bytearray(len(order))
     reused = 0
 
-    def save_partial() -> None:
-        write_manifest(
-            out_p,
-            manifest_text(split=sp, options=options, tool_version=__version__,
-                          records=list(records.values()), files={}, complete=False),
-        )
-
-    def weight(result: tuple[Record, bool]) -> int:
-        rec = result[0]
-        return _task_cost(rec["subset"], (rec["subset"], rec["stem"]) in previous)
+    def weight(result: tuple[int, Record, bool]) -> int:
+        i = result[0]
+        return _task_cost(order[i].subset, bool(has_prev[i]))
 
     try:
         results = map_unordered(
-            process_task, tasks, workers=workers, progress=progress, desc="build",
+            _run_task, tasks_with_previous(order, has_prev, prev_path), count=len(order),
+            workers=workers, progress=progress, desc="build",
             initializer=init_worker, initargs=(ctx,), weight=weight,
-            total_weight=sum(_task_cost(it.subset, p is not None) for it, p in tasks),
+            total_weight=sum(_task_cost(it.subset, bool(p)) for it, p in zip(order, has_prev, strict=True)),
         )
         try:
-            for rec, was_reused in results:
-                records[(rec["subset"], rec["stem"])] = rec
+            for i, rec, was_reused in results:
+                line = record_line(rec)
+                store.add(rec, line)
                 reused += was_reused
                 if rec["status"] == "bad" and not skip_bad:
                     raise GossInputError(
                         f"{rec['error']} (use --skip-bad to record bad inputs and continue)"
                     )
-                journal.append(rec)
+                journal.append(line)
+                kept[i] = rec["status"] == "kept"
         finally:
             results.close()  # stops the worker pool at once on an error
     except BaseException:
         journal.close()
-        if records:
-            save_partial()
+        if not store.empty():
+            store.write_manifest(out_p, options=options, tool_version=__version__, complete=False)
         raise
 
-    ordered = sorted(records.values(), key=lambda r: (r["subset"], r["stem"]))
-    by_item = {(it.subset, it.stem): it for s in SUBSETS for it in items[s]}
+    store.add_file(SPLIT_JSON, sha256_file(out_p / SPLIT_JSON))
     photos = 0
     for s in SUBSETS:
-        lines = [
-            f"{r['stem']} {by_item[(s, r['stem'])].image}\n"
-            for r in ordered
-            if r["subset"] == s and r["status"] == "kept"
-            and by_item[(s, r["stem"])].image is not None  # photos are optional
-        ]
-        photos += len(lines)
         rel = f"{s}/images.txt"
-        write_text_atomic(out_p / rel, "".join(lines))
-        files[rel] = sha256_file(out_p / rel)
-    for r in ordered:
-        files.update(r.get("files", {}) if r["status"] == "kept" else {})
-    _remove_stale(out_p, files)
-    write_manifest(
-        out_p,
-        manifest_text(split=sp, options=options, tool_version=__version__,
-                      records=ordered, files=files, complete=True),
-    )
+        sha, n = _write_images_txt(out_p / rel, s, order, kept)
+        store.add_file(rel, sha)
+        photos += n
+    remove_stale(out_p, (rel for rel, _ in store.file_entries()), work)
+    store.write_manifest(out_p, options=options, tool_version=__version__, complete=True)
     journal.remove()
-    summary = _summary(sp, out_p, ordered, reused, time.perf_counter() - t0)
-    summary.layout, summary.photos, summary.test_only = layout, photos, test_only
+    summary = _summary(sp, out_p, store.agg, reused)
+    summary.photos = photos
     return summary
+
+
+def _write_images_txt(
+    path: Path, subset: str, order: list[WorkItem], kept: bytearray
+) -> tuple[str, int]:
+    """Write ``<stem> <photo>`` of the kept images of ``subset`` that have a photo (photos
+    are optional); return (sha256, lines)."""
+    n = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal n
+        for it, k in zip(order, kept, strict=True):
+            if k and it.subset == subset and it.image is not None:
+                n += 1
+                yield f"{it.stem} {it.image}\n"
+
+    return write_lines_atomic(path, lines()), n
 
 
 def _task_cost(subset: str, has_previous: bool) -> int:
@@ -248,53 +309,27 @@ def _task_cost(subset: str, has_previous: bool) -> int:
     return 3 if subset == "test" else 1
 
 
-def _previous_records(
-    out: Path, sp: Split, options: dict[str, Any], overwrite: bool
-) -> dict[tuple[str, str], Record]:
-    prev = load_previous(out)
-    if prev is None or overwrite:
-        return {}
-    same = prev.get("split_sha256") == sp.sha256 and prev.get("options") == options
-    if not same:
+def _previous_manifest(out: Path, sp: Split, options: dict[str, Any]) -> PreviousManifest | None:
+    """The previous build's manifest in ``out`` if it is of this split and these options.
+
+    Raises GossInputError for a build of another split or options (only its first
+    line is read).
+    """
+    prev = open_previous(out)
+    if prev is None:
+        return None
+    head = prev.header
+    if head.get("split_sha256") != sp.sha256 or head.get("options") != options:
         raise GossInputError(
-            f"{out / MANIFEST}: {out} holds a build of split {prev.get('split')!r} with other "
+            f"{out / MANIFEST}: {out} holds a build of split {head.get('split')!r} with other "
             "classes or options; choose another --out or pass --overwrite to rebuild it"
         )
-    return {
-        (r["subset"], r["stem"]): r
-        for r in prev.get("images", [])
-        if isinstance(r, dict) and "subset" in r and "stem" in r
-    }
+    return prev
 
 
-def _remove_stale(out: Path, files: dict[str, str]) -> None:
-    """Delete label PNGs of an earlier build that this build did not write, and temp files."""
-    for d in (out, out / "train", out / "test"):
-        for p in d.glob(".*.tmp") if d.is_dir() else ():
-            if p.is_file():
-                p.unlink()
-    for s, kinds in OUTPUT_KINDS.items():
-        for kind in ("semantic", "groups", "clusters"):
-            d = out / s / kind
-            if not d.is_dir():
-                continue
-            for p in d.iterdir():
-                rel = f"{s}/{kind}/{p.name}"
-                stale_png = p.suffix == ".png" and rel not in files
-                temp = p.name.startswith(".") and p.name.endswith(".tmp")
-                if (stale_png or temp) and p.is_file():
-                    p.unlink()
-            if kind not in kinds and not any(d.iterdir()):
-                d.rmdir()
-
-
-def _summary(sp: Split, out: Path, records: list[Record], reused: int, elapsed: float) -> BuildSummary:
-    kept = {s: sum(r["subset"] == s and r["status"] == "kept" for r in records) for s in SUBSETS}
-    cand = {s: sum(r["subset"] == s for r in records) for s in SUBSETS}
-    excl = {s: sum(r["subset"] == s and r["status"] == "excluded" for r in records) for s in SUBSETS}
-    bad = [
-        BadInput(r["subset"], r["stem"], r["path"], r["error"]) for r in records if r["status"] == "bad"
-    ]
+def _summary(sp: Split, out: Path, agg: Aggregator, reused: int) -> BuildSummary:
+    counts = agg.counts
+    bad = [BadInput(b["subset"], b["stem"], b["path"], b["error"]) for b in agg.bad]
     exp = sp.expected_images
     return BuildSummary(
         dataset=sp.dataset,
@@ -305,14 +340,13 @@ def _summary(sp: Split, out: Path, records: list[Record], reused: int, elapsed: 
         known_stuff=sum(c.kind == "stuff" for c in sp.known),
         unknown_things=sum(c.kind == "thing" for c in sp.unknown),
         unknown_stuff=sum(c.kind == "stuff" for c in sp.unknown),
-        train_images=kept["train"],
-        test_images=kept["test"],
+        train_images=counts["train"]["kept"],
+        test_images=counts["test"]["kept"],
         expected_train=exp.get("train"),
         expected_test=exp.get("test"),
-        candidates=cand,
-        excluded=excl,
+        candidates={s: counts[s]["candidates"] for s in SUBSETS},
+        excluded={s: counts[s]["excluded"] for s in SUBSETS},
         bad=bad,
         reused=reused,
-        elapsed_s=elapsed,
         provenance=provenance(sp),
     )

@@ -27,7 +27,8 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from goss_bench.errors import GossInputError
-from goss_bench.validate.files import load_json_file
+from goss_bench.validate.files import load_json_file, require_regular_file
+from goss_bench.validate.manifest import read_header
 
 MAX_NUM_KNOWN = 254
 """N must leave room for N (unknown) and 255 (void) in a uint8 semantic map."""
@@ -79,7 +80,11 @@ def check_manifest(split_dir: Path, split_json: Path, num_known: int) -> None:
     p = split_dir / "manifest.json"
     if not p.exists():
         return
-    doc = load_json_file(p, "build manifest")
+    require_regular_file(p, "build manifest")
+    try:
+        doc, _ = read_header(p)  # the first line only: no per-image records
+    except (OSError, ValueError) as exc:
+        raise GossInputError(f"{p}: unreadable build manifest ({exc})") from None
     split = load_json_file(split_json, "split file")
     if not isinstance(doc, dict):
         raise GossInputError(f"{p}: a build manifest must hold a JSON object")
