@@ -275,8 +275,29 @@ def encode_label_png(array: np.ndarray, *, backend: str = "auto") -> bytes:
     rows[:, 0] = 1  # filter type Sub
     rows[:, 1 : 1 + bpp] = raw[:, :bpp]
     np.subtract(raw[:, bpp:], raw[:, :-bpp], out=rows[:, 1 + bpp :])
+    return encode_sub_rows(rows, 8 * bpp, backend=backend)
+
+
+def encode_sub_rows(rows: np.ndarray, bit_depth: int, *, backend: str = "auto") -> bytes:
+    """The PNG of :func:`encode_label_png` from its filtered scanlines.
+
+    Args:
+        rows: uint8 (H, W * bit_depth / 8 + 1), C-contiguous: each row is the Sub
+            filter byte (1) and the row's bytes minus the bytes one pixel to the
+            left (mod 256; 16-bit samples big-endian), as PNG defines filter 1.
+        bit_depth: 8 or 16.
+
+    A caller that knows where a map changes value (the builder's runs) fills these
+    rows without the map; the bytes are those of ``encode_label_png(map)``.
+    """
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
+    h, n = rows.shape
+    w, rest = divmod(n - 1, bit_depth // 8)
+    if rows.dtype != np.uint8 or not rows.flags.c_contiguous or h == 0 or w == 0 or rest:
+        raise ValueError(f"not the filtered rows of a {bit_depth}-bit map: {rows.dtype} {rows.shape}")
     data = _deflate(backend)(rows.data)
-    ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes((8 * bpp, 0, 0, 0, 0))
+    ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes((bit_depth, 0, 0, 0, 0))
     parts = [PNG_SIGNATURE, _chunk(b"IHDR", ihdr)]
     parts += [_chunk(b"IDAT", data[i : i + _IDAT_MAX]) for i in range(0, len(data), _IDAT_MAX)]
     parts.append(_chunk(b"IEND", b""))

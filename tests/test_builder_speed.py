@@ -24,6 +24,7 @@ from goss_bench.io import (
     decode_png,
     deflate_backend,
     encode_label_png,
+    encode_sub_rows,
     label_png_from_bytes,
     read_label_png,
     write_label_png,
@@ -146,8 +147,11 @@ def test_build_outputs_decode_like_pillow_written_maps(coco_root, tmp_path, monk
     """Both compressors write maps that Pillow decodes to the arrays the builder
     wrote before (Pillow's encoder), with the same modes; only the bytes differ."""
     ref = tmp_path / "pillow"
-    monkeypatch.setattr(bimage, "encode_label_png", _pillow_encode)
-    build_split("coco", "manual-20-60", coco_root, ref)
+    with monkeypatch.context() as m:  # every map painted, then encoded by Pillow
+        m.setattr(bimage, "_write_runs",
+                  lambda out, rel, runs, values: bimage._write(out, rel, runs.paint(values)))
+        m.setattr(bimage, "encode_label_png", _pillow_encode)
+        build_split("coco", "manual-20-60", coco_root, ref)
     ref_pngs = _pngs(ref)
     kinds = {(rel.split("/")[1], Image.open(p).mode) for rel, p in ref_pngs.items()}
     assert kinds == {("semantic", "L"), ("groups", "I;16"), ("clusters", "I;16")}
@@ -155,6 +159,7 @@ def test_build_outputs_decode_like_pillow_written_maps(coco_root, tmp_path, monk
     for backend in BACKENDS:
         out = tmp_path / backend
         monkeypatch.setattr(bimage, "encode_label_png", partial(encode_label_png, backend=backend))
+        monkeypatch.setattr(bimage, "encode_sub_rows", partial(encode_sub_rows, backend=backend))
         build_split("coco", "manual-20-60", coco_root, out)
         pngs = _pngs(out)
         assert set(pngs) == set(ref_pngs)
