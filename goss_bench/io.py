@@ -11,6 +11,10 @@ All label maps are single-channel PNGs:
 Every reader raises :class:`GossInputError` naming the file for a missing,
 non-PNG, corrupt, wrong-mode or oversize file.  Writers are atomic: the data is
 written to a temporary file in the same folder and renamed into place.
+
+Two encoders: :func:`write_label_png` (Pillow, adaptive filters; any map) and
+:func:`encode_label_png` (filter Sub + zlib-ng or zlib, in memory; about 9x
+faster on piecewise-constant label maps, used by the dataset builder).
 """
 
 from __future__ import annotations
