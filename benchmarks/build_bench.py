@@ -221,7 +221,6 @@ def main() -> int:
                     help="measure the building process's peak RSS for builds of N maps instead")
     ap.add_argument("--workers", type=int, default=2, help="workers of the --rss builds")
     args = ap.parse_args()
-    tune_allocator()  # as the goss-bench CLI does at start-up (inherited by the pool workers)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="goss-build-bench-"))
     try:
         if args.rss:
@@ -233,6 +232,7 @@ def main() -> int:
             make_data(root, args.n, *args.size)
             print(f"generated {args.n} label maps {args.size[1]}x{args.size[0]} "
                   f"in {time.perf_counter() - t0:.1f} s")
+        tune_allocator()  # as the goss-bench CLI does at start-up (inherited by the pool workers)
         t1, c1 = time_build(root, work / "out1", 1, args.repeat)
         t2, c2 = time_build(root, work / "out2", 2, args.repeat)
         same = all(
