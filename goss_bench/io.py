@@ -13,7 +13,7 @@ non-PNG, corrupt, wrong-mode or oversize file.  Writers are atomic: the data is
 written to a temporary file in the same folder and renamed into place.
 
 Two encoders: :func:`write_label_png` (Pillow, adaptive filters; any map) and
-:func:`encode_label_png` (filter Sub + zlib-ng or zlib, in memory; about 9x
+:func:`encode_label_png` (filter Up + zlib-ng or zlib, in memory; about 9x
 faster on piecewise-constant label maps, used by the dataset builder).
 """
 
@@ -245,11 +245,14 @@ def encode_label_png(array: np.ndarray, *, backend: str = "auto") -> bytes:
 
     A plain, standard PNG (IHDR, IDAT, IEND; no interlacing, no ancillary chunks)
     that Pillow, libpng and OpenCV decode to ``array``.  Every scanline uses PNG
-    filter 1 (Sub: the difference to the pixel on the left), which turns the flat
-    regions of label maps into runs of zeros, then one zlib stream: about 9x
-    faster than Pillow's adaptive filters at ``compress_level=1`` with zlib-ng
-    (``backend="auto"`` when imagecodecs is installed), 3x with Python's zlib,
-    and smaller files on label maps.
+    filter 2 (Up: the difference to the pixel above), which turns the rows of
+    label maps that repeat the previous one into zeros, then one zlib stream:
+    about 9x faster than Pillow's adaptive filters at ``compress_level=1`` with
+    zlib-ng (``backend="auto"`` when imagecodecs is installed), 3x with Python's
+    zlib, and smaller files on label maps.  Up rather than Sub (the left
+    neighbour) because libpng decodes Up-filtered rows 1.3-1.8x faster and the
+    scorer decodes ground truth far more often than the builder writes it
+    (``benchmarks/build_bench.py`` prints both).
 
     The bytes depend on the compressor (``backend``; :func:`deflate_backend`
     says which one "auto" picks) and its version, never on anything else: the
@@ -269,30 +272,27 @@ def encode_label_png(array: np.ndarray, *, backend: str = "auto") -> bytes:
     if h == 0 or w == 0:
         raise ValueError(f"label map has no pixels (shape {arr.shape})")
     bpp = arr.dtype.itemsize
-    if bpp == 2:  # PNG stores 16-bit samples big-endian; Sub works on bytes
+    if bpp == 2:  # PNG stores 16-bit samples big-endian; filters work on bytes
         be = np.empty((h, w), ">u2")
         be[...] = arr
         raw = be.view(np.uint8)
     else:
         raw = arr
     rows = np.empty((h, w * bpp + 1), np.uint8)
-    rows[:, 0] = 1  # filter type Sub
-    rows[:, 1 : 1 + bpp] = raw[:, :bpp]
-    np.subtract(raw[:, bpp:], raw[:, :-bpp], out=rows[:, 1 + bpp :])
-    return encode_sub_rows(rows, 8 * bpp, backend=backend)
+    rows[:, 0] = 2  # filter type Up (row 0: the row above counts as zeros)
+    rows[0, 1:] = raw[0]
+    np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])
+    return encode_filtered_rows(rows, 8 * bpp, backend=backend)
 
 
-def encode_sub_rows(rows: np.ndarray, bit_depth: int, *, backend: str = "auto") -> bytes:
-    """The PNG of :func:`encode_label_png` from its filtered scanlines.
+def encode_filtered_rows(rows: np.ndarray, bit_depth: int, *, backend: str = "auto") -> bytes:
+    """A grayscale PNG from its filtered scanlines (the last step of :func:`encode_label_png`).
 
     Args:
-        rows: uint8 (H, W * bit_depth / 8 + 1), C-contiguous: each row is the Sub
-            filter byte (1) and the row's bytes minus the bytes one pixel to the
-            left (mod 256; 16-bit samples big-endian), as PNG defines filter 1.
+        rows: uint8 (H, W * bit_depth / 8 + 1), C-contiguous: each row is a PNG
+            filter type byte (0..4) followed by the row's filtered bytes (16-bit
+            samples big-endian), as the PNG specification defines them.
         bit_depth: 8 or 16.
-
-    A caller that knows where a map changes value (the builder's runs) fills these
-    rows without the map; the bytes are those of ``encode_label_png(map)``.
     """
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
@@ -300,6 +300,8 @@ def encode_sub_rows(rows: np.ndarray, bit_depth: int, *, backend: str = "auto") 
     w, rest = divmod(n - 1, bit_depth // 8)
     if rows.dtype != np.uint8 or not rows.flags.c_contiguous or h == 0 or w == 0 or rest:
         raise ValueError(f"not the filtered rows of a {bit_depth}-bit map: {rows.dtype} {rows.shape}")
+    if rows[:, 0].max() > 4:
+        raise ValueError(f"filter types must be 0..4, got {int(rows[:, 0].max())}")
     data = _deflate(backend)(rows.data)
     ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes((bit_depth, 0, 0, 0, 0))
     parts = [PNG_SIGNATURE, _chunk(b"IHDR", ihdr)]

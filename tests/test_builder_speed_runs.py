@@ -157,51 +157,18 @@ def test_image_size_refuses_a_fifo_without_blocking(tmp_path):
         image_size(fifo)
 
 
-# --- encoding from runs ------------------------------------------------------------
+# --- encoding --------------------------------------------------------------------
 
 
-def test_png_from_runs_is_the_png_of_the_painted_map():
-    from goss_bench.io import encode_label_png, encode_sub_rows
-
-    rng = np.random.default_rng(11)
-    for raw in _cases():
-        runs = runs_of(raw, max_fraction=1)
-        assert runs is not None
-        for values in (runs.values, rng.integers(0, 256, runs.values.size).astype(np.uint8),
-                       rng.integers(0, 65536, runs.values.size).astype(np.uint16),
-                       runs.values.astype(np.uint16) * 257):
-            want = encode_label_png(runs.paint(values), backend="zlib")
-            got = encode_sub_rows(runs.sub_rows(values), 8 * values.itemsize, backend="zlib")
-            assert got == want
-
-
-def test_encode_sub_rows_refuses_wrong_rows():
-    from goss_bench.io import encode_sub_rows
+def test_encode_filtered_rows_refuses_wrong_rows():
+    from goss_bench.io import encode_filtered_rows
 
     with pytest.raises(ValueError, match="bit depth"):
-        encode_sub_rows(np.ones((2, 5), np.uint8), 4)
+        encode_filtered_rows(np.ones((2, 5), np.uint8), 4)
     for bad, depth in ((np.ones((2, 4), np.uint8), 16), (np.ones((0, 5), np.uint8), 8),
                        (np.ones((2, 1), np.uint8), 8), (np.ones((2, 5), np.uint16), 8),
                        (np.ones((5, 2), np.uint8).T, 8)):
         with pytest.raises(ValueError, match="filtered rows"):
-            encode_sub_rows(bad, depth)
-    runs = runs_of(np.zeros((2, 3), np.uint8), max_fraction=1)
-    assert runs is not None
-    with pytest.raises(ValueError, match="uint8 or uint16"):
-        runs.sub_rows(np.zeros(runs.values.size, np.int32))
-
-
-@pytest.mark.parametrize("rules,expect_runs", [
-    (Rules(connectivity=8), True), (Rules(connectivity=4), True),
-    (Rules(min_group_area=10**6), False),  # every group dropped: the maps change
-])
-def test_test_maps_per_run_values_paint_the_maps(rules, expect_runs):
-    t = core.make_tables(load_split("manual-20-60", "coco"))
-    raw = _cases()[0]
-    maps = core.convert_test(raw, t, rules, runs=runs_of(raw, max_fraction=1))
-    assert (maps.per_run is not None) == expect_runs
-    if maps.per_run is not None:
-        runs, sem, grp, clu = maps.per_run
-        for values, arr in ((sem, maps.semantic), (grp, maps.groups), (clu, maps.clusters)):
-            np.testing.assert_array_equal(runs.paint(values), arr)
-            assert values.dtype == arr.dtype
+            encode_filtered_rows(bad, depth)
+    with pytest.raises(ValueError, match="filter types must be 0..4"):
+        encode_filtered_rows(np.full((2, 5), 5, np.uint8), 8)

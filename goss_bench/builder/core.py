@@ -256,10 +256,6 @@ class TestMaps:
         num_groups: K.
         num_clusters: M.
         dropped_pixels: int64 (256,) pixels per raw value made void by min_group_area.
-        per_run: when the three maps are paintings of the raw map's runs, those runs
-            and the value of each map on each run ``(runs, semantic uint8 (R,),
-            groups uint16 (R,), clusters uint16 (R,))``: the builder encodes from
-            them (:meth:`Runs.sub_rows`); else None.
     """
 
     semantic: np.ndarray
@@ -268,7 +264,6 @@ class TestMaps:
     num_groups: int
     num_clusters: int
     dropped_pixels: np.ndarray
-    per_run: tuple[Runs, np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def convert_train(raw: np.ndarray, tables: LabelTables, runs: Runs | None = None) -> np.ndarray:
@@ -306,14 +301,13 @@ def convert_test(
     struct = structure(rules.connectivity)
     if runs is None:
         runs = runs_of(raw)
-    clu_run = sem_run = None
+    clu_run = None
     if runs is not None:
         clu_run, clu_cls = run_components(runs, tables.cluster, rules.connectivity)
         _check_regions(clu_cls.size - 1)
         clu_run = clu_run.astype(np.uint16)
-        sem_run = tables.test[runs.values]
         clu = runs.paint(clu_run)
-        semantic = runs.paint(sem_run)
+        semantic = runs.paint(tables.test[runs.values])
     else:
         clu, clu_cls = components_by_class_ndimage(raw, tables.cluster, struct, hist)
         semantic = np.take(tables.test, raw)
@@ -325,16 +319,13 @@ def convert_test(
         if instances is None:
             raise ValueError("unknown_groups='instances' needs an instance map")
         grp, grp_cls = _instance_groups(raw, instances, tables, struct)
-        grp_run = None
     else:
         # groups = the clusters of unknown classes
         grp_of_comp = np.zeros(m + 1, np.uint16)
         grp_of_comp[unk_comp] = np.arange(1, int(unk_comp.sum()) + 1, dtype=np.uint16)
         if runs is not None and clu_run is not None:
-            grp_run = grp_of_comp[clu_run]
-            grp = runs.paint(grp_run)
+            grp = runs.paint(grp_of_comp[clu_run])
         else:
-            grp_run = None
             grp = np.take(grp_of_comp, clu)
         grp_cls = clu_cls[unk_comp]
         grp_cls = np.concatenate([np.array([-1], np.int32), grp_cls])
@@ -346,7 +337,6 @@ def convert_test(
         drop = np.zeros(k + 1, bool)
         drop[1:] = area[1:] < rules.min_group_area
         if drop.any():
-            grp_run = None  # the maps change: no longer paintings of the runs
             np.add.at(dropped, grp_cls[drop], area[drop])
             dmask = drop[grp]
             semantic[dmask] = VOID
@@ -372,8 +362,6 @@ def convert_test(
         num_groups=k,
         num_clusters=m,
         dropped_pixels=dropped,
-        per_run=None if grp_run is None or runs is None or sem_run is None or clu_run is None
-        else (runs, sem_run, grp_run, clu_run),
     )
 
 

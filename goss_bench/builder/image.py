@@ -38,10 +38,10 @@ from goss_bench.builder.readers import (
     read_cityscapes,
     read_coco_png,
 )
-from goss_bench.builder.runs import Runs, runs_of
+from goss_bench.builder.runs import runs_of
 from goss_bench.builder.sources import WorkItem
 from goss_bench.errors import GossInputError
-from goss_bench.io import encode_label_png, encode_sub_rows, write_bytes_atomic
+from goss_bench.io import encode_label_png, write_bytes_atomic
 from goss_bench.splits import Rules
 from goss_bench.validate.files import read_bytes_file
 
@@ -170,8 +170,8 @@ def _convert(
         if ctx.rules.train_images == "without-unknown" and has_unknown:
             return {**rec, "status": "excluded", "reason": "has unknown pixels", "files": {}}
         rel = f"train/semantic/{item.stem}.png"
-        if runs is not None:  # encoded from the runs: the map itself is never painted
-            files = {rel: _write_runs(ctx.out, rel, runs, t.train[runs.values])}
+        if runs is not None:  # the map painted from its runs (one lookup per run)
+            files = {rel: _write(ctx.out, rel, runs.paint(t.train[runs.values]))}
         else:
             files = {rel: _write(ctx.out, rel, core.convert_train(raw, t))}
         per_id = np.zeros(256, np.int64)
@@ -192,15 +192,9 @@ def _convert(
     ]
     files = {}
     kinds = ("semantic", "groups", "clusters")
-    if maps.per_run is not None:  # encoded from the runs (same bytes, no pass over the maps)
-        runs_, *values = maps.per_run
-        for kind, per_run in zip(kinds, values, strict=True):
-            rel = f"test/{kind}/{item.stem}.png"
-            files[rel] = _write_runs(ctx.out, rel, runs_, per_run)
-    else:
-        for kind, arr in zip(kinds, (maps.semantic, maps.groups, maps.clusters), strict=True):
-            rel = f"test/{kind}/{item.stem}.png"
-            files[rel] = _write(ctx.out, rel, arr)
+    for kind, arr in zip(kinds, (maps.semantic, maps.groups, maps.clusters), strict=True):
+        rel = f"test/{kind}/{item.stem}.png"
+        files[rel] = _write(ctx.out, rel, arr)
     return {
         **rec,
         "status": "kept",
@@ -220,11 +214,6 @@ def _pairs(per_id: np.ndarray, n: int) -> list[list[int]]:
 def _write(out: str, rel: str, arr: np.ndarray) -> str:
     """Encode ``arr``, write it atomically to ``out/rel``; the sha256 of the bytes written."""
     return _store(out, rel, encode_label_png(arr))
-
-
-def _write_runs(out: str, rel: str, runs: Runs, per_run: np.ndarray) -> str:
-    """:func:`_write` of ``runs.paint(per_run)``, encoded from the runs (same bytes)."""
-    return _store(out, rel, encode_sub_rows(runs.sub_rows(per_run), 8 * per_run.dtype.itemsize))
 
 
 def _store(out: str, rel: str, data: bytes) -> str:

@@ -49,37 +49,6 @@ class Runs:
         """The (H, W) map holding ``per_run[i]`` on run i (dtype of ``per_run``)."""
         return np.repeat(per_run, self.lengths).reshape(self.shape)
 
-    def sub_rows(self, per_run: np.ndarray) -> np.ndarray:
-        """PNG scanlines, filter Sub, of ``paint(per_run)`` (uint8 or uint16), for
-        :func:`goss_bench.io.encode_sub_rows`, without painting the map.
-
-        Within a run the bytes do not change, so the filtered bytes are 0 except
-        at run starts: the difference to the previous run's value (to 0 at a row
-        start), for each byte of the sample (16-bit: big-endian). Returns uint8
-        (H, W * bytes per sample + 1).
-        """
-        h, w = self.shape
-        bpp = per_run.dtype.itemsize
-        if per_run.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"per-run values must be uint8 or uint16, got {per_run.dtype}")
-        rows = np.zeros((h, w * bpp + 1), np.uint8)
-        rows[:, 0] = 1  # filter type Sub
-        flat = rows.reshape(-1)
-        row = self.starts // w
-        prev = np.empty_like(per_run)
-        prev[1:] = per_run[:-1]
-        prev[self.starts % w == 0] = 0  # a row starts from 0 on the left
-        # first byte of each run: row r, column c -> r * (w * bpp + 1) + 1 + c * bpp
-        at = self.starts * bpp + row + 1
-        if bpp == 1:
-            flat[at] = per_run - prev
-        else:
-            v = per_run.astype(np.int32)
-            p = prev.astype(np.int32)
-            flat[at] = ((v >> 8) - (p >> 8)) & 0xFF  # high byte first
-            flat[at + 1] = ((v & 0xFF) - (p & 0xFF)) & 0xFF
-        return rows
-
     def histogram(self) -> np.ndarray:
         """int64 (256,) pixel count of every value (as :func:`core.raw_histogram`)."""
         # float64 sums of integers below 2**53 are exact
