@@ -195,9 +195,12 @@ _IDAT_MAX = 1 << 30  # PNG chunks hold at most 2**31 - 1 bytes
 def _deflate(backend: str = "auto") -> Callable[[memoryview], bytes]:
     """A zlib-stream compressor of the filtered scanlines.
 
-    ``"zlib-ng"``: imagecodecs' zlib-ng at level 2 (``pip install goss-bench[fast]``);
-    ``"zlib"``: Python's zlib at level 1 with the run-length strategy (about 4x slower,
-    about 10% larger files); ``"auto"``: zlib-ng when imagecodecs has it, else zlib.
+    ``"zlib-ng"``: imagecodecs' zlib-ng at level 1 (``pip install goss-bench[fast]``);
+    ``"zlib"``: Python's zlib at level 1 (about 2x slower); ``"auto"``: zlib-ng when
+    imagecodecs has it, else zlib.  Level 1 because the maps are decoded far more
+    often than written: higher levels and the run-length strategy make files
+    30-50% smaller (they are 10-15 KB per 640x480 map) but inflate up to 2x slower
+    (``benchmarks/png_filters.py``).
     """
     if backend not in DEFLATE_BACKENDS:
         raise ValueError(f"unknown deflate backend {backend!r}; expected one of {DEFLATE_BACKENDS}")
@@ -213,13 +216,12 @@ def _deflate(backend: str = "auto") -> Callable[[memoryview], bytes]:
                 raise
         else:
             def fast(buf: Any) -> bytes:  # imagecodecs reads any buffer
-                return bytes(zlibng_encode(buf, level=2))
+                return bytes(zlibng_encode(buf, level=1))
 
             return fast
 
     def stdlib(buf: memoryview) -> bytes:
-        c = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
-        return c.compress(buf) + c.flush()
+        return zlib.compress(buf, 1)
 
     return stdlib
 
