@@ -1,6 +1,7 @@
 """Benchmark of ``goss-bench score`` side by side with its peers (issue 16).
 
-Generates synthetic GOSS data (``synth_goss.py``: COCO-like 640x480, N=111,
+Generates synthetic GOSS data (``synth_goss.py``; GT written as ``build-split``
+writes it, predictions with Pillow: COCO-like 640x480, N=111,
 about 85 segments per image, many unknown groups, void, with ``scores/`` and
 ``clusters/``; Cityscapes-like 2048x1024, N=15, ego-vehicle void), caches it
 under ``--data``, and prints in ONE run (ratios are only meaningful within a run):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from goss_bench.io import write_label_png
+from goss_bench.io import encode_label_png, write_bytes_atomic, write_label_png
 
 VOID = 255
 
@@ -53,6 +53,10 @@ class SynthConfig:
     bottom_void: float = 0.0  # Cityscapes' ego vehicle: void band at the bottom (fraction of H)
     seed: int = 0
     extras: bool = False  # also write pred/scores, pred/clusters and gt/test/clusters
+    # GT maps written as `goss-bench build-split` writes them ("builder":
+    # goss_bench.io.encode_label_png) or with Pillow ("pillow"); predictions are
+    # always written with Pillow's adaptive filters, as most users' tools do
+    gt_writer: str = "builder"
 
 
 COCO_LIKE = SynthConfig(
@@ -279,19 +283,28 @@ def make_extras(cfg: SynthConfig, index: int, gs, gg, ps, pg):
     return scores, _clusters(gs, gg, True), _clusters(ps, pg, False)
 
 
+def _gt_writer(cfg: SynthConfig):  # noqa: ANN202
+    if cfg.gt_writer == "pillow":
+        return write_label_png
+    if cfg.gt_writer != "builder":
+        raise ValueError(f"gt_writer must be 'builder' or 'pillow', got {cfg.gt_writer!r}")
+    return lambda path, arr: write_bytes_atomic(path, encode_label_png(arr))
+
+
 def _write_range(cfg: SynthConfig, root: Path, start: int, stop: int) -> None:
     pop = _popularity(cfg)
     for i in range(start, stop):
         gs, gg, ps, pg = make_pair(cfg, i, pop)
         stem = f"{i:06d}"
-        write_label_png(root / "gt" / "test" / "semantic" / f"{stem}.png", gs)
-        write_label_png(root / "gt" / "test" / "groups" / f"{stem}.png", gg)
+        write_gt = _gt_writer(cfg)
+        write_gt(root / "gt" / "test" / "semantic" / f"{stem}.png", gs)
+        write_gt(root / "gt" / "test" / "groups" / f"{stem}.png", gg)
         write_label_png(root / "pred" / "semantic" / f"{stem}.png", ps)
         write_label_png(root / "pred" / "groups" / f"{stem}.png", pg)
         if cfg.extras:
             sc, gc, pc = make_extras(cfg, i, gs, gg, ps, pg)
             write_label_png(root / "pred" / "scores" / f"{stem}.png", sc)
-            write_label_png(root / "gt" / "test" / "clusters" / f"{stem}.png", gc)
+            write_gt(root / "gt" / "test" / "clusters" / f"{stem}.png", gc)
             write_label_png(root / "pred" / "clusters" / f"{stem}.png", pc)
 
 
