@@ -6,7 +6,7 @@ time (CPU = user + system of this process and its pool workers, steadier on a
 busy machine):
 
 * images/s of ``build_split`` (split manual-20-60) with 1 and 2 workers, and the
-  speed-up (target >= 1.7x, needs two idle cores);
+  speed-up (target >= 1.8x, needs two idle cores);
 * the time of only decoding every input PNG and encoding and writing every
   output PNG (same arrays, same PNG reader and writer as the builder:
   ``read_label_png``, ``encode_label_png`` + ``write_bytes_atomic``; one process)

@@ -20,7 +20,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
@@ -31,6 +31,11 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 EXECUTORS = ("process", "thread")
+# processes: on 500 COCO-like images (640x480, ~85 segments) threads took 1.15x
+# the time of processes (the per-image Python work holds the GIL); threads won
+# only on short runs (12 Cityscapes-like images: 0.6-0.7x), where the pool's
+# start-up and the workers' first page faults are not amortised
+# (benchmarks/score_bench.py, "thread/process")
 DEFAULT_EXECUTOR = "process"
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -113,9 +118,13 @@ def map_chunks(
             return
         pool: Executor
         if kind == "thread":
+            from concurrent.futures import ThreadPoolExecutor
+
             pool = ThreadPoolExecutor(max_workers=workers, initializer=_init_thread)
             limits: AbstractContextManager[Any] = single_native_thread()
         else:
+            from concurrent.futures import ProcessPoolExecutor  # imported only when used
+
             pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
             limits = nullcontext()
         with limits, pool:
