@@ -150,7 +150,10 @@ def run_child(code: str, args: list[str]) -> dict:
             cmd = [sys.executable, "-c", code, out, *args]
         else:
             cmd = [sys.executable, "-c", code, *args, out]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        # as installed packages run: with cached bytecode (some CI images set
+        # PYTHONDONTWRITEBYTECODE, which recompiles goss-bench at every start)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
         return json.loads(Path(out).read_text())
     finally:
         os.unlink(out)
