@@ -122,7 +122,7 @@ def _copy_verified(
     """Stream ``read`` into ``folder / spec.filename`` atomically (a temporary file
     renamed only after size and SHA-256 match).  Raises DownloadError on a mismatch
     and leaves nothing behind."""
-    from goss_bench.io import _atomic_write
+    from goss_bench.io import write_atomic
 
     def write(fh: BinaryIO) -> None:
         digest = hashlib.sha256()
@@ -142,7 +142,7 @@ def _copy_verified(
             raise DownloadError(f"{what}: SHA-256 {got} does not match the published {spec.sha256}")
 
     final = folder / spec.filename
-    _atomic_write(final, write)
+    write_atomic(final, write)
     return final
 
 

@@ -318,7 +318,10 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write) -> None:  # noqa: ANN001
+def write_atomic(path: Path, write: Callable[[Any], object]) -> None:
+    """Write ``path`` atomically: ``write(fh)`` fills a temp file ``.<name>.*.tmp`` in
+    the same folder (binary mode), renamed over ``path`` when it returns; on any
+    exception the temp file is removed and ``path`` is untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -349,12 +352,12 @@ def write_label_png(
             im = Image.frombuffer("I;16", (arr.shape[1], arr.shape[0]), arr.astype("<u2").tobytes())
     else:
         raise ValueError(f"label map must be uint8 or uint16, got {arr.dtype}")
-    _atomic_write(Path(path), lambda fh: im.save(fh, format="PNG", compress_level=compress_level))
+    write_atomic(Path(path), lambda fh: im.save(fh, format="PNG", compress_level=compress_level))
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Atomically write ``data`` to ``path`` (temp file in the same folder + rename)."""
-    _atomic_write(Path(path), lambda fh: fh.write(data))
+    write_atomic(Path(path), lambda fh: fh.write(data))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

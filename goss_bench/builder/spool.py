@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import os
-import tempfile
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import ExitStack, closing
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from goss_bench.io import write_atomic
 
 CHUNK = 4096  # (key, line) pairs held in memory before a sorted run file is written
 FAN_IN = 32  # run files merged at once at most (more are first merged into one)
@@ -105,33 +105,19 @@ def _merge(runs: tuple[Path, ...], tail: list[tuple[Key, str]]) -> Iterator[tupl
         yield from heapq.merge(*streams, tail, key=itemgetter(0))
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_lines_atomic(path: Path, lines: Iterable[str]) -> str:
     """Write the concatenated ``lines`` (UTF-8) to ``path`` atomically; return its sha256.
 
     The text goes to a temp file ``.<name>.*.tmp`` in the same folder, renamed
     over ``path`` when complete; on any exception the temp file is removed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for line in lines:
-                data = line.encode("utf-8")
-                h.update(data)
-                fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    def write(fh: IO[bytes]) -> None:
+        for line in lines:
+            data = line.encode("utf-8")
+            h.update(data)
+            fh.write(data)
+
+    write_atomic(path, write)
     return h.hexdigest()
