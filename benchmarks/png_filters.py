@@ -21,7 +21,6 @@ import argparse
 import io
 import sys
 import tempfile
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from score_bench import best_time as best  # noqa: E402
 from synth_goss import COCO_LIKE, generate  # noqa: E402
 
 from goss_bench.allocator import tune_allocator  # noqa: E402
@@ -87,15 +87,6 @@ def pillow_png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def best(fn: Callable[[], object], repeat: int = 3) -> float:
-    out = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=40)
@@ -121,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, enc in writers.items():
             blobs = [enc(a) for a in arrs]
             assert all(np.array_equal(png_decode(b), a) for b, a in zip(blobs, arrs, strict=True))
-            t_enc = best(lambda e=enc, ar=arrs: [e(a) for a in ar]) / len(arrs)
-            t_dec = best(lambda bl=blobs: [png_decode(b) for b in bl]) / len(arrs)
+            t_enc = best(lambda e=enc, ar=arrs: [e(a) for a in ar], 3) / len(arrs)
+            t_dec = best(lambda bl=blobs: [png_decode(b) for b in bl], 3) / len(arrs)
             rows.append((name, float(np.mean([len(b) for b in blobs])), t_enc, t_dec))
         ref = rows[0][3]
         for name, size, t_enc, t_dec in rows:
