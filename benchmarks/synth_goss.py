@@ -293,10 +293,10 @@ def _gt_writer(cfg: SynthConfig):  # noqa: ANN202
 
 def _write_range(cfg: SynthConfig, root: Path, start: int, stop: int) -> None:
     pop = _popularity(cfg)
+    write_gt = _gt_writer(cfg)
     for i in range(start, stop):
         gs, gg, ps, pg = make_pair(cfg, i, pop)
         stem = f"{i:06d}"
-        write_gt = _gt_writer(cfg)
         write_gt(root / "gt" / "test" / "semantic" / f"{stem}.png", gs)
         write_gt(root / "gt" / "test" / "groups" / f"{stem}.png", gg)
         write_label_png(root / "pred" / "semantic" / f"{stem}.png", ps)

@@ -17,8 +17,11 @@ from typing import Any
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.validate.files import check_output_dir, check_output_file
-from goss_bench.validate.flags import add_workers_argument, float_range, int_range
-from goss_bench.validate.labels import MAX_NUM_KNOWN
+from goss_bench.validate.flags import (
+    add_scoring_arguments,
+    add_workers_argument,
+    int_range,
+)
 
 
 def add_ci_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,16 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", help="A: prediction folder or score JSON with image_stats")
     p.add_argument("b", help="B: prediction folder or score JSON with image_stats")
     p.add_argument("gt", nargs="?", help="GT split directory or folder (when A or B is a folder)")
-    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
-                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_scoring_arguments(p)
     add_workers_argument(p)
-    p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
-                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
-    p.add_argument("--fpr95", choices=["first", "nearest"], default="first")
-    p.add_argument("--oss-per-image", action="store_true")
-    p.add_argument("--void-as-unknown", action="store_true")
-    p.add_argument("--allow-missing", action="store_true")
     add_ci_arguments(p)
     p.add_argument("--top", type=int_range(0), default=10,
                    help="images that differ most to list (>= 0, default 10)")

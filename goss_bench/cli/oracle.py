@@ -11,8 +11,10 @@ from typing import Any
 
 from goss_bench.io import write_text_atomic
 from goss_bench.validate.files import check_output_file
-from goss_bench.validate.flags import add_workers_argument, float_range, int_range
-from goss_bench.validate.labels import MAX_NUM_KNOWN
+from goss_bench.validate.flags import (
+    add_scoring_arguments,
+    add_workers_argument,
+)
 
 LABELS = {
     "identification": "(a) identification",
@@ -24,13 +26,8 @@ LABELS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pred", help="prediction folder (semantic/, groups/)")
     p.add_argument("gt", help="GT split directory or folder with semantic/, groups/")
-    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
-                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_scoring_arguments(p, oss=False)
     add_workers_argument(p)
-    p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
-                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
-    p.add_argument("--allow-missing", action="store_true")
     p.add_argument("--json", metavar="FILE", help="write the breakdown as JSON (fractions 0..1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 

@@ -15,8 +15,11 @@ from dataclasses import asdict
 from goss_bench.errors import GossInputError
 from goss_bench.io import write_text_atomic
 from goss_bench.validate.files import check_output_dir
-from goss_bench.validate.flags import add_workers_argument, float_range, int_range
-from goss_bench.validate.labels import MAX_NUM_KNOWN
+from goss_bench.validate.flags import (
+    add_scoring_arguments,
+    add_workers_argument,
+    int_range,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,16 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pred", help="prediction folder (semantic/, groups/, optional scores/, clusters/)")
     p.add_argument("gt", help="GT split directory or folder with semantic/, groups/")
     p.add_argument("--out", required=True, help="output folder (index.html, report.json)")
-    p.add_argument("--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
-                   help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})")
+    add_scoring_arguments(p)
     add_workers_argument(p)
-    p.add_argument("--average", choices=["all", "present"], default="all")
-    p.add_argument("--lam", type=float_range(0.0, 1.0), default=0.5,
-                   help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)")
-    p.add_argument("--fpr95", choices=["first", "nearest"], default="first")
-    p.add_argument("--oss-per-image", action="store_true")
-    p.add_argument("--void-as-unknown", action="store_true")
-    p.add_argument("--allow-missing", action="store_true")
     p.add_argument("--worst", type=int_range(0), default=6,
                    help="worst images to draw (>= 0, default 6)")
     add_ci_arguments(p)

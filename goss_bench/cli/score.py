@@ -15,8 +15,7 @@ from goss_bench.errors import GossInputError
 from goss_bench.io import DEFAULT_MAX_PIXELS, write_text_atomic
 from goss_bench.result import ScoreResult
 from goss_bench.validate.files import check_output_file
-from goss_bench.validate.flags import add_workers_argument, float_range, int_range
-from goss_bench.validate.labels import MAX_NUM_KNOWN
+from goss_bench.validate.flags import add_scoring_arguments, add_workers_argument, int_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,48 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "gt", help="GT split directory (split.json + test/) or folder with semantic/, groups/"
     )
-    p.add_argument(
-        "--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
-        help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})",
-    )
     p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     p.add_argument(
         "--csv-per-class", metavar="FILE", help="write per-class PQ/SQ/RQ/TP/FP/FN as CSV"
     )
     p.add_argument("--per-image", metavar="FILE", help="write per-image statistics as JSON lines")
     add_workers_argument(p, default=None)
-    p.add_argument(
-        "--average",
-        choices=["all", "present"],
-        default="all",
-        help="known-class averaging: all classes of the split (paper, default) or "
-        "only classes with TP+FP+FN>0 (panopticapi)",
-    )
-    p.add_argument(
-        "--lam", type=float_range(0.0, 1.0), default=0.5,
-        help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)",
-    )
-    p.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="score GT images without a prediction as empty predictions",
-    )
-    p.add_argument(
-        "--void-as-unknown",
-        action="store_true",
-        help="OSS: count GT void as unknown (the authors' evaluator)",
-    )
-    p.add_argument(
-        "--fpr95",
-        choices=["first", "nearest"],
-        default="first",
-        help="FPR95 rule: first threshold with TPR>=0.95 (default) or hendrycks' nearest recall",
-    )
-    p.add_argument(
-        "--oss-per-image",
-        action="store_true",
-        help="OSS: average per image (authors) instead of pooling pixels",
-    )
+    add_scoring_arguments(p)
     p.add_argument(
         "--protocol",
         choices=["goss", "authors"],

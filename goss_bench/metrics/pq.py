@@ -85,24 +85,23 @@ def _code_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     return sem_code, conf_of
 
 
-def _segment_codes(
-    sem: np.ndarray, unk: np.ndarray | None, grp: np.ndarray | None, n: int
-) -> tuple[np.ndarray, int]:
+def _segment_codes(sem: np.ndarray, grp: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
     """Compact segment code of each element of one side and the number of codes.
 
     Code k (0..N-1) = known class k; code N = GT void / no prediction; code
     N + 1 + j = unknown group j (the group id, or its rank among the ids present,
-    see :func:`small_ids`), where ``unk`` (``sem == N``).  uint16 or intp.
+    see :func:`small_ids`) where ``sem == N``; ``grp`` is None when no element is
+    unknown.  uint16 or intp.
     """
     sem_code, _ = _code_tables(n)
     code = sem_code[sem]
-    if grp is None or unk is None:
+    if grp is None:
         return code, n + 1
     gid, k = small_ids(grp, _RAW_GROUP_IDS)
     size = n + 1 + k
     if size > 1 << 16:
         code = code.astype(np.intp)
-    np.add(gid, code.dtype.type(n + 1), out=code, where=unk, casting="unsafe")
+    np.add(gid, code.dtype.type(n + 1), out=code, where=sem == n, casting="unsafe")
     return code, size
 
 
@@ -179,8 +178,8 @@ def image_pq_stats(
         gg = None if gg is None else gg[starts]
         pg = None if pg is None else pg[starts]
     _check_samples(gs, ps, weights, n)
-    gcode, num_g = _segment_codes(gs, None if gg is None else gs == n, gg, n)
-    pcode, num_p = _segment_codes(ps, None if pg is None else ps == n, pg, n)
+    gcode, num_g = _segment_codes(gs, gg, n)
+    pcode, num_p = _segment_codes(ps, pg, n)
     gi, pi, cnt = pair_counts(gcode, pcode, num_g, num_p, weights)
 
     # semantic confusion matrix [gt, pred] ((N+2) x (N+2)) from the pair counts

@@ -70,3 +70,42 @@ def add_workers_argument(
         default=d,
         help=f"worker processes (>= 1, default {shown}){note}",
     )
+
+
+def add_scoring_arguments(p: argparse.ArgumentParser, *, oss: bool = True) -> None:
+    """The scoring options shared by ``score``, ``compare``, ``report`` and ``oracle``:
+    ``--num-known``, ``--average``, ``--lam``, ``--allow-missing`` and (``oss``) the OSS
+    conventions ``--void-as-unknown``, ``--fpr95``, ``--oss-per-image`` (METRICS.md)."""
+    from goss_bench.validate.labels import MAX_NUM_KNOWN
+
+    p.add_argument(
+        "--num-known", type=int_range(1, MAX_NUM_KNOWN), default=None,
+        help=f"N, when GT has no split.json (1..{MAX_NUM_KNOWN})",
+    )
+    p.add_argument(
+        "--average", choices=["all", "present"], default="all",
+        help="known-class averaging: all classes of the split (paper, default) or "
+        "only classes with TP+FP+FN>0 (panopticapi)",
+    )
+    p.add_argument(
+        "--lam", type=float_range(0.0, 1.0), default=0.5,
+        help="GQ = lam*GQ_kn + (1-lam)*GQ_uk (in [0, 1], default 0.5)",
+    )
+    p.add_argument(
+        "--allow-missing", action="store_true",
+        help="score GT images without a prediction as empty predictions",
+    )
+    if not oss:
+        return
+    p.add_argument(
+        "--void-as-unknown", action="store_true",
+        help="OSS: count GT void as unknown (the authors' evaluator)",
+    )
+    p.add_argument(
+        "--fpr95", choices=["first", "nearest"], default="first",
+        help="FPR95 rule: first threshold with TPR>=0.95 (default) or hendrycks' nearest recall",
+    )
+    p.add_argument(
+        "--oss-per-image", action="store_true",
+        help="OSS: average per image (authors) instead of pooling pixels",
+    )
